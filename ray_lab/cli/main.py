@@ -1,0 +1,74 @@
+"""`ray-lab` command line: `train` and `play` (also as `python -m ray_lab`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ray_lab.config.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+
+
+def _add_config_args(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        required=required,
+        help="experiment YAML (train: the bundled quick-start default when omitted)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set training.training.total_timesteps=20000 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="ray-lab",
+        description="Train Stable-Baselines3 agents on Ray env-worker actors from a YAML config.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train an agent")
+    _add_config_args(train, required=False)
+
+    play = commands.add_parser("play", help="replay a trained model over the seeded evaluation episodes")
+    _add_config_args(play, required=False)
+    play.add_argument("--run", help="run folder to play (default: the config's play.experiment)")
+    play.add_argument("--model", help="model in the run folder: model, best_model or a checkpoint name")
+    play.add_argument("--episodes", type=int, help="episodes to play (default: evaluation.num_episodes)")
+    play.add_argument("--record", action="store_true", help="write an mp4 (or gif) into the run's videos/")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code (2 for a bad config)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            from ray_lab.cli.train import run_train
+
+            return run_train(args.config, args.overrides)
+        from ray_lab.cli.play import run_play
+
+        return run_play(args)
+    except ConfigError as exc:
+        print_config_error(exc)
+        return CONFIG_ERROR_EXIT_CODE
+
+
+def print_config_error(exc: ConfigError) -> None:
+    """One line per problem on stderr, no traceback."""
+    count = len(exc.problems)
+    print(f"ray-lab: the config has {count} problem{'s' if count > 1 else ''}:", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""`ray-lab train`: validate the config, check the env and pretrained model, then train on Ray.
+
+Order matters: everything that can be wrong with the config is found before a run folder exists,
+so a bad config leaves nothing behind under `experiments/`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from ray_lab.config.errors import ConfigError
+from ray_lab.config.loader import config_to_yaml, load_config
+from ray_lab.config.schema import ExperimentConfig
+from ray_lab.learner.pretrained import check_compatible, resolve_pretrained
+from ray_lab.tracking.atomic import atomic_write_text
+from ray_lab.tracking.run_dir import RunLayout, create_run_dir
+
+DEFAULT_CONFIG = "quickstart.yaml"
+
+
+def default_config_path() -> Path:
+    """The quick-start config bundled with the package."""
+    return Path(str(resources.files("ray_lab.defaults").joinpath(DEFAULT_CONFIG)))
+
+
+def preflight(config: ExperimentConfig, source: str) -> Path | None:
+    """Build one env here (so a broken `env_config` is a config error) and check the pretrained model."""
+    from ray_lab.learner.build import build_local_env
+
+    try:
+        env = build_local_env(config)
+    except Exception as exc:  # whatever gymnasium.make raises for these kwargs
+        message = f"cannot create {config.environment.id!r}: {type(exc).__name__}: {exc}"
+        raise ConfigError.single(source, "environment.env_config", message) from None
+    try:
+        spec = config.training.pretrained_model
+        if spec is None:
+            return None
+        cache = Path(config.experiment.output_dir) / ".pretrained_cache"
+        model_zip = resolve_pretrained(spec, source, cache)
+        check_compatible(model_zip, env.observation_space, env.action_space, source)
+        return model_zip
+    finally:
+        env.close()
+
+
+def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
+    """Train once; returns the exit code. ConfigError propagates (exit code 2 in `main`)."""
+    path = Path(config_path) if config_path else default_config_path()
+    config = load_config(path, overrides)
+    pretrained = preflight(config, str(path))
+
+    from ray_lab.cli.ray_connect import connect_ray
+    from ray_lab.learner.actor import run_training
+    from ray_lab.tracking.console import print_config
+    from ray_lab.tracking.progress import print_summary
+
+    print_config(config.model_dump(mode="json"), title=f"ray-lab train: {path}")
+    print(connect_ray())
+    run_dir = create_run_dir(
+        Path(config.experiment.output_dir), config.environment.id, config.training.algorithm, config.experiment.name
+    )
+    layout = RunLayout(run_dir)
+    atomic_write_text(layout.config_yaml, config_to_yaml(config))
+    print(f"Run folder: {run_dir}")
+    try:
+        summary = run_training(config, run_dir, pretrained)
+    except Exception as exc:
+        return _report_failure(exc, run_dir)
+    rows = [
+        ("run folder", summary.run_dir),
+        ("timesteps", f"{summary.timesteps:,}"),
+        ("wall time", f"{summary.wall_time_s:.1f} s"),
+        ("steps/s", f"{summary.steps_per_s:,.0f}"),
+        ("learner device", summary.device),
+        ("eval rounds", str(summary.eval_rounds)),
+        ("last eval return", _fmt(summary.final_eval_return)),
+        ("best eval return", _fmt(summary.best_eval_return)),
+        ("checkpoints", str(summary.checkpoints)),
+        ("W&B", summary.wandb_url or ("offline: wandb sync " + str(run_dir / "wandb"))),
+    ]
+    if summary.stopped_early:
+        rows.append(("stopped early", "yes (interrupted); model.zip holds the model at that point"))
+    print_summary(rows, title="ray-lab: training finished")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _report_failure(exc: Exception, run_dir: Path) -> int:
+    """Print why training failed (the worker's traceback when a worker failed); exit code 1."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, ConfigError):
+        raise cause from None
+    print(f"ray-lab: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print(f"ray-lab: the run folder keeps what was written so far: {run_dir}", file=sys.stderr)
+    return 1

@@ -1,0 +1,109 @@
+"""Load a YAML experiment config, apply `--set` overrides, and validate it into `ExperimentConfig`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ray_lab.config.errors import ConfigError, Problem
+from ray_lab.config.schema import ExperimentConfig
+from ray_lab.config.semantic import check_semantics
+from ray_lab.config.validation_errors import problems_from_validation
+
+OVERRIDE_SOURCE = "--set"
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file whose top level must be a mapping; every failure is a ConfigError naming the file."""
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError.single(source, "", f"config file not found (looked at {path.resolve()})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError.single(where, "", f"YAML syntax error: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError.single(source, "", f"cannot read the file: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError.single(source, "", f"expected a mapping of sections at the top, got {type(data).__name__}")
+    return data
+
+
+def none_strings_to_null(value: Any) -> Any:
+    """The seed pipeline wrote `'None'` for null; treat that string as null everywhere."""
+    if isinstance(value, dict):
+        return {k: none_strings_to_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [none_strings_to_null(v) for v in value]
+    return None if value == "None" else value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` → (['a', 'b', 'c'], value parsed as YAML, so `3`, `true`, `[64, 64]` get their types)."""
+    key, sep, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ConfigError.single(OVERRIDE_SOURCE, text, "expected KEY=VALUE with a dotted key, e.g. workers.num_workers=4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError.single(OVERRIDE_SOURCE, key, f"value {raw!r} is not valid YAML: {exc}") from None
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> set[str]:
+    """Set each `a.b.c=value` in `data` (creating sections as needed); return the dotted keys set."""
+    keys = set()
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError.single(OVERRIDE_SOURCE, ".".join(parts), f"'{where}' is a value, not a section")
+            node = child
+        node[parts[-1]] = none_strings_to_null(value)
+        keys.add(".".join(parts))
+    return keys
+
+
+def build_config(data: dict[str, Any], source: str, overridden: set[str] = frozenset()) -> ExperimentConfig:  # type: ignore[assignment]
+    """Validate a raw mapping into an ExperimentConfig; raise ConfigError listing every problem."""
+
+    def source_of(key: str) -> str:
+        hit = any(key == o or key.startswith(o + ".") or o.startswith(key + ".") for o in overridden)
+        return f"{OVERRIDE_SOURCE} (on {source})" if hit else source
+
+    try:
+        config = ExperimentConfig.model_validate(none_strings_to_null(data))
+    except ValidationError as exc:
+        raise ConfigError(problems_from_validation(exc, ExperimentConfig, source_of)) from None
+    problems: list[Problem] = [Problem(source_of(key), key, msg) for key, msg in check_semantics(config)]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read `path`, apply `--set` overrides, validate. Raises ConfigError (exit code 2 in the CLI)."""
+    path = Path(path)
+    data = read_yaml_mapping(path)
+    overridden = apply_overrides(data, overrides)
+    return build_config(data, str(path), overridden)
+
+
+def config_to_yaml(config: ExperimentConfig) -> str:
+    """The resolved config as YAML (what goes into the run folder's config.yaml)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, default_flow_style=None)

@@ -1,0 +1,232 @@
+"""The typed experiment config: every key a YAML file may hold, with its type, default and meaning.
+
+The first five sections (`experiment`, `environment`, `training`, `evaluation`, `play`) accept the
+seed pipeline's schema unchanged; `workers`, `learner`, `wrappers` and `tracking` are new.
+Field descriptions are the source of `docs/configuration.md` (see `ray_lab.config.docs`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ExperimentSection(Section):
+    """Names the run and where run folders go."""
+
+    name: str = Field("experiment", min_length=1, description="Run name; the run folder is `<name>_<timestamp>`.")
+    output_dir: str = Field(
+        "experiments",
+        description="Root of all run folders: `<output_dir>/<env id>/<algorithm>/<name>_<timestamp>/`. "
+        "Relative paths are resolved against the current working directory.",
+    )
+
+
+class EnvironmentSection(Section):
+    """The environment every worker builds (seed schema, plus `module:EnvId`)."""
+
+    id: str = Field("CartPole-v1", min_length=1, description="Gymnasium env id (`module:EnvId` imports a module first).")
+    env_config: dict[str, Any] | None = Field(None, description="Keyword arguments passed to `gymnasium.make`.")
+    render_mode: Literal["rgb_array", "human"] | None = Field(
+        None, description="Render mode of the envs; videos need `rgb_array` (set automatically when recording)."
+    )
+    monitor: bool = Field(True, description="Wrap each env in SB3's `Monitor` (episode returns in progress.csv).")
+    video_wrapper: bool = Field(False, description="Record training videos into the run's `videos/` folder.")
+    video_trigger: int = Field(5000, gt=0, description="Start a training video every this many vector steps.")
+    video_length: int = Field(500, gt=0, description="Length of each training video, in steps.")
+
+
+class EvalSection(Section):
+    """Seeded evaluation rounds on dedicated eval workers (`training.training.eval`)."""
+
+    seed: int = Field(0, ge=0, description="Episode seeds of every evaluation round are `seed, seed+1, ...`.")
+    num_episodes: int = Field(
+        10,
+        gt=0,
+        description="Deterministic episodes per evaluation round. The seed pipeline ran one; a single episode "
+        "is one sample of a noisy return, so the default is 10 (mean and std are logged).",
+    )
+    num_evals: int = Field(10, ge=0, description="Evaluation rounds, spread evenly over `total_timesteps` (0: none).")
+    deterministic: bool = Field(True, description="Use the deterministic policy in evaluation rounds.")
+
+
+class TrainingLoopSection(Section):
+    """Length, device, checkpoints and seed of the training loop (`training.training`)."""
+
+    eval: EvalSection = Field(default_factory=EvalSection)  # type: ignore[arg-type]
+    total_timesteps: int = Field(100_000, gt=0, description="Environment steps to train for (all envs together).")
+    device: str = Field(
+        "auto",
+        pattern=DEVICE_PATTERN,
+        description="Learner device: `auto` (a GPU when the cluster has one), `cuda`, `cuda:N` or `cpu`.",
+    )
+    log_points: int = Field(10, ge=0, description="Checkpoints written to `checkpoints/`, spread evenly over training.")
+    verbose: int = Field(1, ge=0, le=2, description="SB3 verbosity (0: none, 1: info, 2: debug).")
+    seed: int | None = Field(0, description="Training seed (model, action sampling, env resets). `None`: random.")
+
+
+class ArchitectureSection(Section):
+    """Policy network: layer sizes, feature extractor and activation (`training.architecture`)."""
+
+    net_arch: list[int] | dict[str, list[int]] | None = Field(
+        None, description="Hidden layers: a list, or `{pi: [...], vf: [...]}` / `{pi: [...], qf: [...]}`."
+    )
+    features_extractor_class: str | None = Field(
+        None,
+        description="`ResnetMLP`, `NatureCNN`, `FlattenExtractor`, `CombinedExtractor`, a class in "
+        "`ray_lab/models/feature_extractors/`, or a dotted path `package.module:Class`.",
+    )
+    features_extractor_kwargs: dict[str, Any] | None = Field(None, description="Keyword arguments of the extractor.")
+    activation_fn: str | None = Field(None, description="A `torch.nn` activation by name, e.g. `ReLU`, `Tanh`.")
+    share_features_extractor: bool | None = Field(None, description="Share the extractor between actor and critic.")
+
+
+class TrainingSection(Section):
+    """The algorithm, its hyperparameters, the network, and the training loop."""
+
+    algorithm: str = Field("ppo", description="ppo, a2c, sac, td3, ddpg, dqn, or an sb3-contrib algorithm (tqc, ...).")
+    pretrained_model: str | None = Field(
+        None,
+        description="Continue training from a run folder, a `.zip` path, or `wandb:entity/project/run_id/file.zip`. "
+        "VecNormalize statistics next to the model are loaded too.",
+    )
+    use_wandb: bool = Field(True, description="Log to Weights & Biases (offline when no API key is configured).")
+    algorithm_parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the SB3 algorithm (checked against its signature). "
+        "`learning_rate`, `clip_range` and `clip_range_vf` accept linear schedules `lin_<start>`.",
+    )
+    architecture: ArchitectureSection = Field(default_factory=ArchitectureSection)  # type: ignore[arg-type]
+    training: TrainingLoopSection = Field(default_factory=TrainingLoopSection)  # type: ignore[arg-type]
+
+    @field_validator("algorithm")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+
+class EvaluationSection(Section):
+    """Episodes replayed by `ray-lab play`."""
+
+    num_episodes: int = Field(10, gt=0, description="Episodes run by `ray-lab play` (seeded like evaluation rounds).")
+
+
+class PlaySection(Section):
+    """What `ray-lab play` loads when no `--run` is given."""
+
+    experiment: str | None = Field(
+        None,
+        description="Run folder to play: a path, or a folder name under `<output_dir>/<env id>/<algorithm>/`.",
+    )
+    pretrained_model: str | None = Field(
+        "model", description="Model file in that folder: `model`, `best_model`, or a checkpoint name."
+    )
+
+
+class WorkersSection(Section):
+    """Env-worker Ray actors: how many, how many envs each, and what each reserves."""
+
+    num_workers: int = Field(2, gt=0, description="Env-worker actors for training.")
+    envs_per_worker: int = Field(4, gt=0, description="Environments each worker owns and steps in one call.")
+    num_cpus: float = Field(0.25, ge=0, description="CPUs each worker reserves (fractional: fits a 2-core laptop).")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs each worker reserves (for GPU-rendering simulators).")
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom resources per worker, e.g. `{unity: 1}`."
+    )
+    step_timeout_s: float = Field(60.0, gt=0, description="A vector step or reset slower than this is an error.")
+    max_restarts: int = Field(3, ge=0, description="How often Ray may restart a dead worker actor.")
+    transport: Literal["auto", "compiled", "actor"] = Field(
+        "auto", description="`compiled`: a Ray Compiled Graph per step; `actor`: plain actor calls; `auto`: try first."
+    )
+    eval_workers: int = Field(1, gt=0, description="Env-worker actors for evaluation rounds.")
+    eval_envs_per_worker: int = Field(
+        5, gt=0, description="Envs per eval worker; episodes beyond that run in further batches."
+    )
+
+
+class LearnerSection(Section):
+    """The learner actor and the placement group that holds it and the workers."""
+
+    num_cpus: float = Field(1.0, gt=0, description="CPUs the learner reserves (also its torch thread count).")
+    num_gpus: float | None = Field(
+        None, ge=0, description="GPUs the learner reserves; `None`: 1 when `device` is cuda, or auto and a GPU exists."
+    )
+    resources: dict[str, float] = Field(default_factory=dict, description="Custom resources for the learner.")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="Placement-group strategy for the learner and worker bundles."
+    )
+    placement_timeout_s: float = Field(
+        120.0, gt=0, description="How long to wait for the cluster to fit the placement group."
+    )
+
+
+class VecNormalizeSection(Section):
+    """SB3's VecNormalize on the training envs (`wrappers.vec_normalize`)."""
+
+    enabled: bool = Field(False, description="Wrap the training envs in SB3's `VecNormalize`.")
+    norm_obs: bool = Field(True, description="Normalize observations with running statistics.")
+    norm_reward: bool = Field(True, description="Normalize rewards by the running return std (training only).")
+    clip_obs: float = Field(10.0, gt=0, description="Clip normalized observations to ±clip_obs.")
+    clip_reward: float = Field(10.0, gt=0, description="Clip normalized rewards to ±clip_reward.")
+    gamma: float | None = Field(None, gt=0, le=1, description="Discount for reward normalization; `None`: the algorithm's.")
+    epsilon: float = Field(1e-8, gt=0, description="Avoids division by zero.")
+
+
+class FrameStackSection(Section):
+    """SB3's VecFrameStack (`wrappers.frame_stack`)."""
+
+    n_stack: int = Field(0, ge=0, description="Stack this many frames with `VecFrameStack` (0 or 1: off).")
+    channels_order: Literal["first", "last"] | None = Field(None, description="Stack axis for image observations.")
+
+
+class WrappersSection(Section):
+    """Vector-env wrappers applied on the learner side."""
+
+    vec_normalize: VecNormalizeSection = Field(default_factory=VecNormalizeSection)  # type: ignore[arg-type]
+    frame_stack: FrameStackSection = Field(default_factory=FrameStackSection)  # type: ignore[arg-type]
+
+
+class TrackingSection(Section):
+    """Weights & Biases. The API key comes from `WANDB_API_KEY` or `wandb login`, never from a config."""
+
+    project: str = Field("ray-lab", min_length=1, description="W&B project.")
+    entity: str | None = Field(None, description="W&B entity (team or user); `None`: your default.")
+    group: str | None = Field(None, description="W&B group; `None`: the env id.")
+    mode: Literal["auto", "online", "offline", "disabled"] = Field(
+        "auto", description="`auto`: online when an API key is configured, else offline. `WANDB_MODE` overrides."
+    )
+    tags: list[str] = Field(default_factory=list, description="W&B tags.")
+    log_model_artifacts: bool = Field(True, description="Upload checkpoints and the final model as W&B artifacts.")
+
+
+class ExperimentConfig(Section):
+    """A whole experiment: what `ray-lab train --config FILE` runs."""
+
+    experiment: ExperimentSection = Field(default_factory=ExperimentSection)  # type: ignore[arg-type]
+    environment: EnvironmentSection = Field(default_factory=EnvironmentSection)  # type: ignore[arg-type]
+    training: TrainingSection = Field(default_factory=TrainingSection)  # type: ignore[arg-type]
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)  # type: ignore[arg-type]
+    play: PlaySection = Field(default_factory=PlaySection)  # type: ignore[arg-type]
+    workers: WorkersSection = Field(default_factory=WorkersSection)  # type: ignore[arg-type]
+    learner: LearnerSection = Field(default_factory=LearnerSection)  # type: ignore[arg-type]
+    wrappers: WrappersSection = Field(default_factory=WrappersSection)  # type: ignore[arg-type]
+    tracking: TrackingSection = Field(default_factory=TrackingSection)  # type: ignore[arg-type]
+
+    @property
+    def loop(self) -> TrainingLoopSection:
+        """Shortcut for the nested `training.training` section."""
+        return self.training.training
+
+    @property
+    def num_envs(self) -> int:
+        """Training environments in total (all workers)."""
+        return self.workers.num_workers * self.workers.envs_per_worker

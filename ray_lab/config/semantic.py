@@ -1,0 +1,112 @@
+"""Checks that need more than types: algorithm names, hyperparameters, models, env ids."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ray_lab.config.errors import did_you_mean
+from ray_lab.config.schema import ExperimentConfig
+
+# Keys ray-lab sets itself; users set them elsewhere in the config.
+MANAGED_PARAMETERS = {
+    "env": "ray-lab builds the env from the `environment` and `workers` sections",
+    "device": "set training.training.device instead",
+    "seed": "set training.training.seed instead",
+    "verbose": "set training.training.verbose instead",
+    "tensorboard_log": "ray-lab writes TensorBoard logs into the run folder",
+}
+
+KeyedProblem = tuple[str, str]
+
+
+def _check_algorithm(config: ExperimentConfig) -> tuple[type[Any] | None, list[KeyedProblem]]:
+    from ray_lab.learner.algorithms import algorithm_parameter_names, resolve_algorithm
+    from ray_lab.learner.schedules import SCHEDULE_KEYS, parse_schedule
+
+    try:
+        algo = resolve_algorithm(config.training.algorithm)
+    except LookupError as exc:
+        return None, [("training.algorithm", str(exc).strip("'\""))]
+    problems: list[KeyedProblem] = []
+    allowed = algorithm_parameter_names(algo)
+    for name, value in config.training.algorithm_parameters.items():
+        key = f"training.algorithm_parameters.{name}"
+        if name in MANAGED_PARAMETERS:
+            problems.append((key, f"not allowed here: {MANAGED_PARAMETERS[name]}"))
+        elif name not in allowed:
+            hint = did_you_mean(name, allowed)
+            problems.append((key, f"unknown hyperparameter for {algo.__name__}{hint}"))
+        elif name in SCHEDULE_KEYS:
+            try:
+                parse_schedule(value, key)
+            except ValueError as exc:
+                problems.append((key, str(exc)))
+    policy = config.training.algorithm_parameters.get("policy")
+    if isinstance(policy, str) and policy not in algo.policy_aliases and "." not in policy:
+        hint = did_you_mean(policy, algo.policy_aliases)
+        known = ", ".join(algo.policy_aliases)
+        problems.append(("training.algorithm_parameters.policy", f"unknown policy {policy!r}{hint}; expected {known}"))
+    return algo, problems
+
+
+def _check_architecture(config: ExperimentConfig, algo: type[Any]) -> list[KeyedProblem]:
+    from ray_lab.learner.policy_kwargs import build_policy_kwargs
+    from ray_lab.models.registry import resolve_activation, resolve_extractor
+
+    arch = config.training.architecture
+    problems: list[KeyedProblem] = []
+    if arch.features_extractor_class is not None:
+        try:
+            resolve_extractor(arch.features_extractor_class)
+        except LookupError as exc:
+            problems.append(("training.architecture.features_extractor_class", str(exc).strip("'\"")))
+    if arch.activation_fn is not None:
+        try:
+            resolve_activation(arch.activation_fn)
+        except LookupError as exc:
+            problems.append(("training.architecture.activation_fn", str(exc).strip("'\"")))
+    if problems:
+        return problems
+    try:
+        build_policy_kwargs(
+            net_arch=arch.net_arch,
+            features_extractor_class=arch.features_extractor_class,
+            features_extractor_kwargs=arch.features_extractor_kwargs,
+            activation_fn=arch.activation_fn,
+            share_features_extractor=arch.share_features_extractor,
+            algorithm=algo,
+        )
+    except (ValueError, LookupError, TypeError) as exc:
+        problems.append(("training.architecture", str(exc).strip("'\"")))
+    return problems
+
+
+def check_env_id(env_id: str) -> str | None:
+    """None when `env_id` is registered with gymnasium (importing `module:` prefixes); else the problem."""
+    import gymnasium as gym
+
+    import ray_lab.envs  # noqa: F401  (registers ray-lab's own envs)
+
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            return f"cannot import module {module!r} named before ':' ({exc})"
+    if name in gym.registry:
+        return None
+    return f"unknown gymnasium env id {name!r}{did_you_mean(name, gym.registry.keys())}"
+
+
+def check_semantics(config: ExperimentConfig) -> list[KeyedProblem]:
+    """All problems a typed config still has, as (dotted key, message)."""
+    problems: list[KeyedProblem] = []
+    env_problem = check_env_id(config.environment.id)
+    if env_problem:
+        problems.append(("environment.id", env_problem))
+    algo, algo_problems = _check_algorithm(config)
+    problems += algo_problems
+    if algo is not None:
+        problems += _check_architecture(config, algo)
+    return problems

@@ -1,0 +1,52 @@
+"""Saving models and VecNormalize statistics atomically, and finding them again."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_normalize
+
+from ray_lab.tracking.atomic import atomic_path, atomic_write_bytes
+
+
+def vecnormalize_path_for(model_zip: Path) -> Path:
+    """Where the VecNormalize statistics of `model_zip` live: `model.zip` → `model_vecnormalize.pkl`.
+
+    The run folder's final model also has the conventional `vecnormalize.pkl`, which is searched too.
+    """
+    return model_zip.with_name(f"{model_zip.stem}_vecnormalize.pkl")
+
+
+def save_model(model: BaseAlgorithm, path: Path, env: VecEnv | None = None) -> Path:
+    """Write `model` to `path` (and its VecNormalize statistics beside it), each file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    vec_normalize = unwrap_vec_normalize(env) if env is not None else None
+    if vec_normalize is not None:
+        save_vecnormalize(vec_normalize, vecnormalize_path_for(path))
+    return path
+
+
+def save_vecnormalize(vec_normalize: VecNormalize, path: Path) -> None:
+    """Pickle the statistics of `vec_normalize` to `path`, atomically (its `__getstate__` drops the envs)."""
+    atomic_write_bytes(path, pickle.dumps(vec_normalize))
+
+
+def find_vecnormalize(model_zip: Path) -> Path | None:
+    """The statistics file that belongs to `model_zip`, if there is one."""
+    for candidate in (vecnormalize_path_for(model_zip), model_zip.parent / "vecnormalize.pkl"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_vecnormalize_stats(path: Path) -> VecNormalize:
+    """The VecNormalize saved at `path`, without envs (read its `obs_rms` / `ret_rms`)."""
+    with path.open("rb") as file:
+        loaded = pickle.load(file)  # our own run folder's file, written by save_vecnormalize
+    if not isinstance(loaded, VecNormalize):
+        raise ValueError(f"{path} holds a {type(loaded).__name__}, expected VecNormalize statistics")
+    return loaded

@@ -1,0 +1,156 @@
+"""Build what a training run needs from its typed config: vector envs on workers, and the model."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    VecEnv,
+    VecFrameStack,
+    VecNormalize,
+    VecVideoRecorder,
+    unwrap_vec_normalize,
+)
+
+from ray_lab.config.schema import ExperimentConfig
+from ray_lab.envs.factory import make_env_factories
+from ray_lab.learner.algorithms import default_policy, resolve_algorithm
+from ray_lab.learner.artifacts import find_vecnormalize, load_vecnormalize_stats
+from ray_lab.learner.policy_kwargs import build_policy_kwargs
+from ray_lab.learner.schedules import apply_schedules
+from ray_lab.workers import RayVecEnv, WorkerOptions
+
+
+def num_eval_envs(config: ExperimentConfig) -> int:
+    """Eval envs: enough for one batch of episodes, at most what the eval workers hold."""
+    w = config.workers
+    return min(config.loop.eval.num_episodes, w.eval_workers * w.eval_envs_per_worker)
+
+
+def worker_options(config: ExperimentConfig, role: str, placement_group: Any, bundle_offset: int) -> WorkerOptions:
+    """WorkerOptions for the train or eval workers, placed in `placement_group` from `bundle_offset`."""
+    w = config.workers
+    return WorkerOptions(
+        envs_per_worker=w.envs_per_worker if role == "train" else w.eval_envs_per_worker,
+        num_cpus=w.num_cpus,
+        num_gpus=w.num_gpus,
+        resources=dict(w.resources),
+        step_timeout_s=w.step_timeout_s,
+        max_restarts=w.max_restarts,
+        transport=w.transport,
+        placement_group=placement_group,
+        bundle_offset=bundle_offset,
+        name=role,
+    )
+
+
+def num_train_workers(config: ExperimentConfig) -> int:
+    """Train worker actors (each owns `envs_per_worker` envs)."""
+    return config.workers.num_workers
+
+
+def num_eval_workers(config: ExperimentConfig) -> int:
+    """Eval worker actors actually needed for `num_eval_envs` envs (0 when there are no rounds)."""
+    if config.loop.eval.num_evals == 0:
+        return 0
+    return math.ceil(num_eval_envs(config) / config.workers.eval_envs_per_worker)
+
+
+def wrap_vec_env(venv: VecEnv, config: ExperimentConfig, *, training: bool, gamma: float) -> VecEnv:
+    """Apply the configured VecNormalize and frame stacking (in rl-baselines3-zoo's order)."""
+    vn = config.wrappers.vec_normalize
+    if vn.enabled:
+        venv = VecNormalize(
+            venv,
+            training=training,
+            norm_obs=vn.norm_obs,
+            norm_reward=vn.norm_reward and training,
+            clip_obs=vn.clip_obs,
+            clip_reward=vn.clip_reward,
+            gamma=vn.gamma if vn.gamma is not None else gamma,
+            epsilon=vn.epsilon,
+        )
+    fs = config.wrappers.frame_stack
+    if fs.n_stack > 1:
+        venv = VecFrameStack(venv, fs.n_stack, channels_order=fs.channels_order)
+    return venv
+
+
+def algorithm_gamma(config: ExperimentConfig) -> float:
+    """The discount the algorithm will use (its default when the config does not set one)."""
+    algo = resolve_algorithm(config.training.algorithm)
+    default = inspect.signature(algo.__init__).parameters.get("gamma")
+    fallback = default.default if default is not None and default.default is not inspect.Parameter.empty else 0.99
+    return float(config.training.algorithm_parameters.get("gamma", fallback))
+
+
+def build_train_env(config: ExperimentConfig, placement_group: Any, videos_dir: Path) -> VecEnv:
+    """The training envs on `num_workers` env-worker actors, wrapped as configured."""
+    env = config.environment
+    render_mode = "rgb_array" if env.video_wrapper else env.render_mode
+    factories = make_env_factories(env, config.num_envs, render_mode=render_mode)
+    venv: VecEnv = RayVecEnv(factories, worker_options(config, "train", placement_group, 1))
+    venv = wrap_vec_env(venv, config, training=True, gamma=algorithm_gamma(config))
+    if env.video_wrapper:
+        trigger = env.video_trigger
+        venv = VecVideoRecorder(
+            venv,
+            str(videos_dir),
+            record_video_trigger=lambda step: step % trigger == 0,
+            video_length=env.video_length,
+            name_prefix="train",
+        )
+    return venv
+
+
+def build_eval_env(config: ExperimentConfig, placement_group: Any) -> VecEnv:
+    """Eval envs on dedicated workers; Monitor off and rewards raw (VecNormalize never updates here)."""
+    factories = make_env_factories(config.environment, num_eval_envs(config), monitor=False)
+    offset = 1 + num_train_workers(config)
+    venv: VecEnv = RayVecEnv(factories, worker_options(config, "eval", placement_group, offset))
+    return wrap_vec_env(venv, config, training=False, gamma=algorithm_gamma(config))
+
+
+def build_local_env(config: ExperimentConfig, num_envs: int = 1, render_mode: str | None = None) -> VecEnv:
+    """Envs in this process (for play and config checks), wrapped like the eval envs."""
+    factories = make_env_factories(config.environment, num_envs, render_mode=render_mode, monitor=False)
+    venv: VecEnv = DummyVecEnv(list(factories))
+    return wrap_vec_env(venv, config, training=False, gamma=algorithm_gamma(config))
+
+
+def build_model(config: ExperimentConfig, env: VecEnv, device: str, pretrained: Path | None) -> BaseAlgorithm:
+    """A new SB3 model from the config, or the pretrained one continuing with this config's hyperparameters."""
+    algo = resolve_algorithm(config.training.algorithm)
+    params = apply_schedules(dict(config.training.algorithm_parameters))
+    policy = params.pop("policy", None) or default_policy(algo, env.observation_space)
+    arch = config.training.architecture
+    policy_kwargs = build_policy_kwargs(
+        net_arch=arch.net_arch,
+        features_extractor_class=arch.features_extractor_class,
+        features_extractor_kwargs=arch.features_extractor_kwargs,
+        activation_fn=arch.activation_fn,
+        share_features_extractor=arch.share_features_extractor,
+        algorithm=algo,
+        extra=params.pop("policy_kwargs", None),
+    )
+    common = {"device": device, "seed": config.loop.seed, "verbose": 0}
+    if pretrained is not None:
+        return algo.load(pretrained, env=env, **common, **params)
+    return algo(policy, env, policy_kwargs=policy_kwargs or None, **common, **params)
+
+
+def load_pretrained_vecnormalize(env: VecEnv, pretrained: Path) -> bool:
+    """Give `env`'s VecNormalize the pretrained model's statistics, when it saved some. True if loaded."""
+    stats = find_vecnormalize(pretrained)
+    target = unwrap_vec_normalize(env)
+    if stats is None or target is None:
+        return False
+    saved = load_vecnormalize_stats(stats)
+    target.obs_rms = saved.obs_rms
+    target.ret_rms = saved.ret_rms
+    return True

@@ -1,0 +1,96 @@
+"""Training callbacks: evenly spaced checkpoints, and live progress the driver can poll."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from ray_lab.learner.artifacts import save_model
+
+
+@dataclass
+class ProgressState:
+    """What the driver shows while the learner trains (plain data, safe to send over Ray)."""
+
+    timesteps: int = 0
+    total_timesteps: int = 0
+    steps_per_s: float = 0.0
+    train_return: float | None = None
+    eval_return: float | None = None
+    eval_rounds: int = 0
+    checkpoints: int = 0
+    finished: bool = False
+
+    def snapshot(self) -> dict[str, float | int | bool | None]:
+        """A copy as a dict."""
+        return asdict(self)
+
+
+class ProgressCallback(BaseCallback):
+    """Keeps a ProgressState current and stops training cleanly when a stop is requested."""
+
+    def __init__(self, state: ProgressState, stop_requested: threading.Event) -> None:
+        super().__init__(verbose=0)
+        self.state = state
+        self.stop_requested = stop_requested
+        self._t0 = time.monotonic()
+        self._steps0 = 0
+
+    def _on_training_start(self) -> None:
+        self._t0 = time.monotonic()
+        self._steps0 = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        self.state.timesteps = self.num_timesteps
+        elapsed = time.monotonic() - self._t0
+        if elapsed > 0:
+            self.state.steps_per_s = (self.num_timesteps - self._steps0) / elapsed
+        buffer = self.model.ep_info_buffer
+        if buffer:
+            self.state.train_return = float(np.mean([info["r"] for info in buffer]))
+        return not self.stop_requested.is_set()
+
+    def _on_rollout_end(self) -> None:
+        self.logger.record("workers/steps_per_s", self.state.steps_per_s)
+        self.logger.record("workers/num_envs", self.training_env.num_envs)
+
+
+def checkpoint_points(total_timesteps: int, log_points: int) -> list[int]:
+    """`log_points` timesteps spread evenly over training, the last at `total_timesteps`."""
+    return [round(total_timesteps * k / log_points) for k in range(1, log_points + 1)]
+
+
+class CheckpointCallback(BaseCallback):
+    """Saves `checkpoints/model_<timesteps>_steps.zip` (and VecNormalize statistics) at each point."""
+
+    def __init__(
+        self,
+        checkpoints_dir: Path,
+        points: list[int],
+        on_saved: Callable[[Path, int], None] | None = None,
+    ) -> None:
+        super().__init__(verbose=0)
+        self.checkpoints_dir = checkpoints_dir
+        self.points = list(points)
+        self.on_saved = on_saved
+        self.saved: list[Path] = []
+
+    def _on_step(self) -> bool:
+        if len(self.saved) < len(self.points) and self.num_timesteps >= self.points[len(self.saved)]:
+            self.save_now()
+        return True
+
+    def save_now(self) -> Path:
+        """Write a checkpoint at the current timestep."""
+        path = self.checkpoints_dir / f"model_{self.num_timesteps}_steps.zip"
+        save_model(self.model, path, self.training_env)
+        self.saved.append(path)
+        if self.on_saved is not None:
+            self.on_saved(path, self.num_timesteps)
+        return path

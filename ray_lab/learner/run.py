@@ -1,0 +1,183 @@
+"""One training run, top to bottom: envs on workers → model → learn with eval rounds → run folder.
+
+This runs inside the learner actor (see `ray_lab.learner.actor`), on the node that holds the
+learner's bundle; the env workers it starts sit in the same placement group.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.vec_env import VecEnv
+
+from ray_lab.config.schema import ExperimentConfig
+from ray_lab.evaluation.callback import SeededEvalCallback, evaluation_points
+from ray_lab.evaluation.seeded import EpisodeResults
+from ray_lab.learner.artifacts import save_model
+from ray_lab.learner.build import build_eval_env, build_model, build_train_env, load_pretrained_vecnormalize
+from ray_lab.learner.callbacks import CheckpointCallback, ProgressCallback, ProgressState, checkpoint_points
+from ray_lab.learner.logger import build_logger
+from ray_lab.tracking.atomic import atomic_write_text
+from ray_lab.tracking.plots import plot_learning_curve
+from ray_lab.tracking.run_dir import RunLayout
+from ray_lab.tracking.wandb_sink import NullSink, Sink, WandbSink
+
+
+@dataclass
+class RunSummary:
+    """What a finished run reports back to the driver."""
+
+    run_dir: str
+    timesteps: int
+    wall_time_s: float
+    steps_per_s: float
+    eval_rounds: int
+    final_eval_return: float | None
+    best_eval_return: float | None
+    checkpoints: int
+    stopped_early: bool
+    wandb_url: str | None
+    device: str
+
+
+def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:
+    """W&B when `use_wandb` is on (offline without an API key), else a sink that drops everything."""
+    if not config.training.use_wandb or config.tracking.mode == "disabled":
+        return NullSink()
+    t = config.tracking
+    return WandbSink(
+        project=t.project,
+        entity=t.entity,
+        group=t.group or config.environment.id,
+        run_name=layout.root.name,
+        mode=t.mode,
+        tags=list(t.tags),
+        config=config.model_dump(mode="json"),
+        run_dir=layout.root,
+        sync_tensorboard=True,
+        tensorboard_dir=layout.tensorboard_dir,
+    )
+
+
+def make_callbacks(
+    config: ExperimentConfig,
+    layout: RunLayout,
+    eval_env: VecEnv | None,
+    sink: Sink,
+    state: ProgressState,
+    stop: threading.Event,
+) -> tuple[list[BaseCallback], SeededEvalCallback | None]:
+    """Progress, checkpoints every `total/log_points` steps, and a seeded eval round every `total/num_evals`."""
+    loop = config.loop
+
+    def on_checkpoint(path: Path, timesteps: int) -> None:
+        state.checkpoints += 1
+        if config.tracking.log_model_artifacts:
+            sink.log_artifact(path, name=f"{layout.root.name}-checkpoint", aliases=[f"step-{timesteps}", "latest"])
+
+    def on_round(timesteps: int, results: EpisodeResults) -> None:
+        state.eval_return = results.mean_return
+        state.eval_rounds += 1
+
+    callbacks: list[BaseCallback] = [ProgressCallback(state, stop)]
+    if loop.log_points:
+        points = checkpoint_points(loop.total_timesteps, loop.log_points)
+        callbacks.append(CheckpointCallback(layout.checkpoints_dir, points, on_checkpoint))
+    eval_callback = None
+    if eval_env is not None:
+        eval_callback = SeededEvalCallback(
+            eval_env,
+            points=evaluation_points(loop.total_timesteps, loop.eval.num_evals),
+            seed=loop.eval.seed,
+            num_episodes=loop.eval.num_episodes,
+            deterministic=loop.eval.deterministic,
+            evaluations_csv=layout.evaluations_csv,
+            best_model_zip=layout.best_model_zip,
+            on_round=on_round,
+        )
+        callbacks.append(eval_callback)
+    return callbacks, eval_callback
+
+
+def _finish_outputs(
+    config: ExperimentConfig, layout: RunLayout, model: BaseAlgorithm, env: VecEnv, sink: Sink
+) -> None:
+    """Final model, learning curve and artifacts."""
+    save_model(model, layout.model_zip, env)
+    plot_learning_curve(
+        layout.progress_csv,
+        layout.evaluations_csv,
+        layout.learning_curve_png,
+        title=f"{config.training.algorithm.upper()} on {config.environment.id}",
+    )
+    if config.tracking.log_model_artifacts:
+        sink.log_artifact(layout.model_zip, name=f"{layout.root.name}-model", aliases=["final", "latest"])
+        if layout.best_model_zip.is_file():
+            sink.log_artifact(layout.best_model_zip, name=f"{layout.root.name}-best", aliases=["best"])
+
+
+def train(
+    config: ExperimentConfig,
+    run_dir: Path,
+    placement_group: Any,
+    device: str,
+    pretrained: Path | None,
+    state: ProgressState,
+    stop: threading.Event,
+) -> RunSummary:
+    """Train as configured; the run folder gets every output, written atomically."""
+    start = time.monotonic()
+    layout = RunLayout(run_dir)
+    state.total_timesteps = config.loop.total_timesteps
+    sink = open_sink(config, layout)
+    train_env = eval_env = None
+    try:
+        train_env = build_train_env(config, placement_group, layout.videos_dir)
+        eval_env = build_eval_env(config, placement_group) if config.loop.eval.num_evals else None
+        if pretrained is not None:
+            load_pretrained_vecnormalize(train_env, pretrained)
+        model = build_model(config, train_env, device, pretrained)
+        model.set_logger(build_logger(layout.root, layout.tensorboard_dir, config.loop.verbose))
+        callbacks, eval_callback = make_callbacks(config, layout, eval_env, sink, state, stop)
+        model.learn(
+            total_timesteps=config.loop.total_timesteps,
+            callback=CallbackList(callbacks),
+            reset_num_timesteps=pretrained is None,
+            progress_bar=False,
+        )
+        stopped = stop.is_set()
+        if eval_callback is not None and not stopped:
+            eval_callback.finish()
+        _finish_outputs(config, layout, model, train_env, sink)
+        summary = RunSummary(
+            run_dir=str(layout.root),
+            timesteps=int(model.num_timesteps),
+            wall_time_s=round(time.monotonic() - start, 2),
+            steps_per_s=round(state.steps_per_s, 1),
+            eval_rounds=state.eval_rounds,
+            final_eval_return=state.eval_return,
+            best_eval_return=eval_callback.best_mean_return if eval_callback and eval_callback.rounds_done else None,
+            checkpoints=state.checkpoints,
+            stopped_early=stopped,
+            wandb_url=getattr(sink, "url", None),
+            device=str(model.device),
+        )
+        atomic_write_text(layout.summary_json, json.dumps(asdict(summary), indent=2))
+        sink.summary({k: v for k, v in asdict(summary).items() if v is not None})
+        sink.finish(exit_code=0)
+        return summary
+    except BaseException:
+        sink.finish(exit_code=1)
+        raise
+    finally:
+        state.finished = True
+        for env in (train_env, eval_env):
+            if env is not None:
+                env.close()

@@ -1,0 +1,178 @@
+"""Run folders: `<root>/<env id>/<algorithm>/<name>_<YYYYmmdd-HHMMSS>/`, never shared by two runs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
+MAX_SUFFIX = 10_000
+_UNSAFE = re.compile(r"[^\w.+=@-]")
+
+
+def sanitize_component(value: str, what: str = "name") -> str:
+    """`value` as a single safe path component: `ALE/Pong-v5` → `ALE-Pong-v5`.
+
+    Separators, whitespace and other characters that are awkward in paths become `-`; leading
+    dots are dropped (no hidden folders, no `..`).
+
+    Raises:
+        ValueError: nothing usable is left (empty, only separators or dots).
+    """
+    cleaned = _UNSAFE.sub("-", value.strip()).lstrip(".")
+    if not cleaned.strip("-."):
+        raise ValueError(f"{what} {value!r} gives an empty folder name; use letters or digits")
+    return cleaned
+
+
+def create_run_dir(
+    root: Path | str,
+    env_id: str,
+    algorithm: str,
+    name: str,
+    *,
+    now: datetime | None = None,
+) -> Path:
+    """Create and return a new, empty run folder `root/<env id>/<algorithm>/<name>_<YYYYmmdd-HHMMSS>/`.
+
+    Each component is sanitized (`ALE/Pong-v5` → `ALE-Pong-v5`). When the folder exists already
+    (a run started in the same second, here or concurrently elsewhere) `_2`, `_3`, ... is appended:
+    creation relies on `mkdir` failing for an existing folder, so two runs never share one.
+
+    Raises:
+        ValueError: a component is empty after sanitizing.
+        RuntimeError: no free folder name was found after many attempts.
+    """
+    stamp = (now or datetime.now()).strftime(TIMESTAMP_FORMAT)
+    parent = (
+        Path(root).expanduser()
+        / sanitize_component(env_id, "environment id")
+        / sanitize_component(algorithm, "algorithm")
+    )
+    parent.mkdir(parents=True, exist_ok=True)
+    base = f"{sanitize_component(name, 'experiment name')}_{stamp}"
+    for index in range(1, MAX_SUFFIX + 1):
+        candidate = parent / (base if index == 1 else f"{base}_{index}")
+        try:
+            candidate.mkdir(exist_ok=False)
+        except FileExistsError:
+            continue
+        return candidate
+    raise RuntimeError(f"no free run folder for {base!r} in {parent} after {MAX_SUFFIX} attempts")
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where each standard file of a run folder lives (paths only; nothing is created)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def config_yaml(self) -> Path:
+        """The resolved config the run was started with."""
+        return self.root / "config.yaml"
+
+    @property
+    def model_zip(self) -> Path:
+        """The final model (or the model at the point training was stopped)."""
+        return self.root / "model.zip"
+
+    @property
+    def best_model_zip(self) -> Path:
+        """The model of the best evaluation round."""
+        return self.root / "best_model.zip"
+
+    @property
+    def vecnormalize(self) -> Path:
+        """VecNormalize statistics of the final model."""
+        return self.root / "vecnormalize.pkl"
+
+    @property
+    def best_vecnormalize(self) -> Path:
+        """VecNormalize statistics of the best model."""
+        return self.root / "best_vecnormalize.pkl"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        """Periodic checkpoints (`model_<timesteps>_steps.zip`)."""
+        return self.root / "checkpoints"
+
+    @property
+    def evaluations_csv(self) -> Path:
+        """One row per evaluation round."""
+        return self.root / "evaluations.csv"
+
+    @property
+    def progress_csv(self) -> Path:
+        """SB3's CSV logger output."""
+        return self.root / "progress.csv"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        """TensorBoard event files."""
+        return self.root / "tensorboard"
+
+    @property
+    def videos_dir(self) -> Path:
+        """Recorded episodes."""
+        return self.root / "videos"
+
+    @property
+    def wandb_dir(self) -> Path:
+        """Weights & Biases files (offline runs to sync later)."""
+        return self.root / "wandb"
+
+    @property
+    def learning_curve_png(self) -> Path:
+        """Train and eval return against timesteps."""
+        return self.root / "learning_curve.png"
+
+    @property
+    def summary_json(self) -> Path:
+        """What the finished run reported."""
+        return self.root / "summary.json"
+
+
+_NUMBER = re.compile(r"\d+")
+
+
+def _checkpoint_order(path: Path) -> tuple[int, float]:
+    """Sort key: the last number in the file name (timesteps), then the modification time."""
+    numbers = _NUMBER.findall(path.stem)
+    return (int(numbers[-1]) if numbers else -1, path.stat().st_mtime)
+
+
+def find_model(path: Path | str) -> Path:
+    """The model zip that `path` names: a `.zip` file, or a run folder.
+
+    In a run folder: `model.zip`, else `best_model.zip`, else the newest checkpoint
+    (`checkpoints/*.zip`, highest timesteps in the name; hidden temp files of an unfinished
+    write are skipped).
+
+    Raises:
+        FileNotFoundError: `path` does not exist, is not a `.zip` file, or the folder holds
+            none of the files above (the message lists what was looked for).
+    """
+    given = Path(path).expanduser()
+    if given.is_file():
+        if given.suffix != ".zip":
+            raise FileNotFoundError(f"{given} is not a model: expected a .zip file or a run folder")
+        return given
+    if not given.is_dir():
+        raise FileNotFoundError(f"{given} does not exist (expected a .zip file or a run folder)")
+    layout = RunLayout(given)
+    for candidate in (layout.model_zip, layout.best_model_zip):
+        if candidate.is_file():
+            return candidate
+    checkpoints = [
+        p for p in layout.checkpoints_dir.glob("*.zip") if p.is_file() and not p.name.startswith(".")
+    ]
+    if checkpoints:
+        return max(checkpoints, key=_checkpoint_order)
+    looked_for = [layout.model_zip.name, layout.best_model_zip.name, f"{layout.checkpoints_dir.name}/*.zip"]
+    raise FileNotFoundError(f"no model in {given}: looked for {', '.join(looked_for)}")

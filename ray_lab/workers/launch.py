@@ -1,0 +1,139 @@
+"""Start env-worker actors with the scheduling of :class:`WorkerOptions`, and pick a transport."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import ray
+from ray.exceptions import GetTimeoutError, RayError
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from ray_lab.workers.env_worker import EnvWorkerActor
+from ray_lab.workers.errors import TransportError, to_worker_error
+from ray_lab.workers.layout import WorkerLayout
+from ray_lab.workers.options import WorkerOptions
+from ray_lab.workers.protocol import decode_reply
+from ray_lab.workers.transport import ActorTransport, Transport, timeout_error
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerGroup:
+    """Started actors, their names, and the spaces their environments reported."""
+
+    actors: list[Any]
+    names: list[str]
+    observation_space: gym.Space
+    action_space: gym.Space
+
+
+def actor_options(options: WorkerOptions, worker: int, name: str, num_workers: int) -> dict[str, Any]:
+    """Keyword arguments for ``EnvWorkerActor.options(...)`` of worker ``worker``."""
+    opts: dict[str, Any] = {
+        "name": name,
+        "num_cpus": options.num_cpus,
+        "num_gpus": options.num_gpus,
+        "max_restarts": options.max_restarts,
+    }
+    if options.resources:
+        opts["resources"] = dict(options.resources)
+    if options.runtime_env is not None:
+        opts["runtime_env"] = options.runtime_env
+    pg = options.placement_group
+    if pg is not None:
+        available = len(pg.bundle_specs)
+        if options.bundle_offset + num_workers > available:
+            raise ValueError(
+                f"placement group has {available} bundles but {num_workers} workers need bundles "
+                f"{options.bundle_offset}..{options.bundle_offset + num_workers - 1} (bundle_offset="
+                f"{options.bundle_offset})"
+            )
+        opts["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+            placement_group=pg, placement_group_bundle_index=options.bundle_offset + worker
+        )
+    return opts
+
+
+def start_workers(env_fns: Sequence[Callable[[], gym.Env]], options: WorkerOptions) -> WorkerGroup:
+    """Start one actor per ``envs_per_worker`` factories and wait until their envs are built.
+
+    On any failure the started actors are killed and the error (a
+    :class:`~ray_lab.workers.WorkerError` with the remote traceback, or a
+    :class:`~ray_lab.workers.WorkerTimeoutError`) is raised.
+    """
+    layout = WorkerLayout(len(env_fns), options.envs_per_worker)
+    tag = uuid.uuid4().hex[:8]
+    names = [f"{options.name}-envworker-{w}-{tag}" for w in range(layout.num_workers)]
+    actors: list[Any] = []
+    try:
+        for w in range(layout.num_workers):
+            envs = layout.env_range(w)
+            actor = EnvWorkerActor.options(**actor_options(options, w, names[w], layout.num_workers)).remote(
+                [env_fns[i] for i in envs], w, envs.start, options.name
+            )
+            actors.append(actor)
+        replies = _wait_describe(actors, names, options)
+        spaces = [decode_reply(reply) for reply in replies]
+        for ok, value in spaces:
+            if not ok:
+                raise to_worker_error(value, names[value.worker_index])
+        observation_space, action_space, _ = spaces[0][1]
+        logger.debug("[%s] started %d env workers: %s", options.name, len(actors), names)
+        return WorkerGroup(actors, names, observation_space, action_space)
+    except BaseException:
+        kill_actors(actors)
+        raise
+
+
+def _wait_describe(actors: list[Any], names: list[str], options: WorkerOptions) -> list[bytes]:
+    refs = [actor.describe.remote() for actor in actors]
+    try:
+        return list(ray.get(refs, timeout=options.start_timeout_s))
+    except GetTimeoutError:
+        _, not_ready = ray.wait(refs, num_returns=len(refs), timeout=0)
+        slow = [w for w, ref in enumerate(refs) if ref in not_ready]
+        hint = (
+            f"; the actors may be waiting for resources the cluster cannot provide "
+            f"(per worker: {options.actor_resources() or 'none'}), or building the envs is slow"
+        )
+        raise timeout_error(
+            names, slow, "start", float(options.start_timeout_s or 0.0), hint, limit_name="start_timeout_s"
+        ) from None
+    except RayError as exc:
+        raise TransportError(f"env workers {names} failed to start: {exc}") from exc
+
+
+def make_transport(group: WorkerGroup, options: WorkerOptions) -> Transport:
+    """The transport selected by ``options.transport`` (``auto``: compiled, else actor calls)."""
+    if options.transport == "actor":
+        return ActorTransport(group.actors, group.names)
+    from ray_lab.workers.compiled_transport import CompiledTransport
+
+    try:
+        return CompiledTransport(group.actors, group.names, options.step_timeout_s)
+    except Exception as exc:
+        if options.transport == "compiled":
+            raise TransportError(f"[{options.name}] compiling the Ray graph failed: {exc}") from exc
+        logger.warning(
+            "[%s] could not compile a Ray graph over the env workers (%s: %s); "
+            "falling back to plain actor calls, which are slower",
+            options.name,
+            type(exc).__name__,
+            exc,
+        )
+        return ActorTransport(group.actors, group.names)
+
+
+def kill_actors(actors: Sequence[Any]) -> None:
+    """Kill actors without restarting them; errors (already dead) are ignored."""
+    for actor in actors:
+        try:
+            ray.kill(actor, no_restart=True)
+        except Exception:  # pragma: no cover - best effort clean-up
+            logger.debug("ray.kill failed for %s", actor, exc_info=True)

@@ -1,0 +1,116 @@
+"""`ray-lab train` and `ray-lab play` end to end, in real processes with their own local Ray."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CARTPOLE = ROOT / "configs" / "cartpole_ppo.yaml"
+
+SHORT = [
+    "training.training.total_timesteps=2048",
+    "training.training.log_points=2",
+    "training.training.eval.num_evals=2",
+    "training.training.eval.num_episodes=3",
+    "training.algorithm_parameters.n_epochs=2",
+    "workers.eval_envs_per_worker=2",
+    "environment.video_wrapper=true",
+    "environment.video_trigger=128",
+    "environment.video_length=20",
+]
+
+
+def ray_lab(args: list[str], env: dict[str, str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "ray_lab", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode not in (0, 2):
+        print(result.stdout[-4000:], result.stderr[-8000:])
+    return result
+
+
+def run_folders(out: Path) -> list[Path]:
+    return sorted(p for p in (out / "CartPole-v1" / "ppo").iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, ray_env_module: dict[str, str]) -> Path:
+    """One short real training run; the tests below inspect, replay and continue it."""
+    work = tmp_path_factory.mktemp("train")
+    args = ["train", "--config", str(CARTPOLE), "--set", f"experiment.output_dir={work / 'out'}"]
+    for item in SHORT:
+        args += ["--set", item]
+    result = ray_lab(args, ray_env_module, work)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "training finished" in result.stdout
+    (folder,) = run_folders(work / "out")
+    assert str(folder) in result.stdout
+    return folder
+
+
+def test_run_folder_holds_every_output(trained: Path) -> None:
+    for name in ("config.yaml", "model.zip", "best_model.zip", "evaluations.csv", "progress.csv"):
+        assert (trained / name).is_file(), name
+    assert (trained / "learning_curve.png").stat().st_size > 1000
+    assert len(list((trained / "checkpoints").glob("model_*_steps.zip"))) == 2
+    assert any((trained / "tensorboard").rglob("events.out.tfevents.*"))
+    assert list((trained / "videos").glob("*.mp4"))
+    assert (trained / "wandb").is_dir()
+    summary = json.loads((trained / "summary.json").read_text())
+    assert summary["timesteps"] >= 2048 and summary["eval_rounds"] == 2
+    assert not list(trained.rglob("*.tmp*")), "temporary files left behind"
+
+
+def test_evaluation_rounds_use_the_same_seeds(trained: Path) -> None:
+    with (trained / "evaluations.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 2
+    assert {row["seeds"] for row in rows} == {"1000;1001;1002"}
+    assert [int(r["timesteps"]) for r in rows] == sorted(int(r["timesteps"]) for r in rows)
+
+
+def test_second_run_with_same_name_gets_a_new_folder(trained: Path, ray_env_module: dict[str, str]) -> None:
+    out = trained.parents[2]
+    args = ["train", "--config", str(trained / "config.yaml"), "--set", "training.training.total_timesteps=512"]
+    args += ["--set", "environment.video_wrapper=false", "--set", "training.training.eval.num_evals=1"]
+    args += ["--set", f"training.pretrained_model={trained}"]
+    result = ray_lab(args, ray_env_module, out.parent)
+    assert result.returncode == 0, result.stderr[-4000:]
+    folders = run_folders(out)
+    assert len(folders) == 2 and trained in folders
+    new = next(f for f in folders if f != trained)
+    # continued from the pretrained model: its timestep counter goes on
+    assert json.loads((new / "summary.json").read_text())["timesteps"] > 2048
+
+
+def test_play_replays_the_run_and_records(trained: Path, ray_env_module: dict[str, str]) -> None:
+    result = ray_lab(["play", "--run", str(trained), "--episodes", "2", "--record"], ray_env_module, trained)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "seed 1000" in result.stdout and "seed 1001" in result.stdout
+    assert list((trained / "videos").glob("play_*.mp4"))
+
+
+def test_incompatible_pretrained_model_is_a_config_error(
+    trained: Path, ray_env_module: dict[str, str], tmp_path: Path
+) -> None:
+    args = ["train", "--config", str(ROOT / "configs" / "pendulum_ppo.yaml")]
+    args += ["--set", f"training.pretrained_model={trained / 'model.zip'}", "--set", f"experiment.output_dir={tmp_path}"]
+    result = ray_lab(args, ray_env_module, tmp_path)
+    assert result.returncode == 2
+    assert "training.pretrained_model" in result.stderr and "observation_space mismatch" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_pretrained_model_is_a_config_error(ray_env_module: dict[str, str], tmp_path: Path) -> None:
+    args = ["train", "--config", str(CARTPOLE), "--set", f"training.pretrained_model={tmp_path / 'gone.zip'}"]
+    args += ["--set", f"experiment.output_dir={tmp_path / 'out'}"]
+    result = ray_lab(args, ray_env_module, tmp_path)
+    assert result.returncode == 2
+    assert "training.pretrained_model" in result.stderr and "gone.zip" in result.stderr
+    assert not (tmp_path / "out").exists()
