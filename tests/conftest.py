@@ -6,7 +6,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,30 +13,48 @@ import pytest
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("WANDB_MODE", "offline")
+# Ray resolves "127.0.0.1" in an address to the machine's interface IP unless this is off; with it off
+# every node and driver of the tests' clusters stays on loopback.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.pop("RAY_ADDRESS", None)
 os.environ.pop("WANDB_API_KEY", None)
 
 
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    """A real local Ray instance shared by the whole test session (2 CPUs, loopback only)."""
+_LOCAL_RAY_TEMP = tempfile.mkdtemp(prefix="rl_t_", dir="/tmp")
+
+
+def start_local_ray() -> None:
+    """Start this process's local Ray (2 CPUs, loopback) unless one is running already."""
     import ray
 
-    temp_dir = tempfile.mkdtemp(prefix="rl_t_", dir="/tmp")
+    if ray.is_initialized():
+        return
     ray.init(
         num_cpus=2,
-        _temp_dir=temp_dir,
+        _temp_dir=_LOCAL_RAY_TEMP,
         _node_ip_address="127.0.0.1",
         include_dashboard=False,
         log_to_driver=False,
         configure_logging=False,
     )
-    try:
-        yield
-    finally:
-        ray.shutdown()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """A real local Ray shared by the session. A test that needs another cluster shuts it down and
+    calls `start_local_ray()` again when done."""
+    start_local_ray()
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_ray_at_exit() -> Iterator[None]:
+    yield
+    import ray
+
+    ray.shutdown()
+    shutil.rmtree(_LOCAL_RAY_TEMP, ignore_errors=True)
 
 
 def _subprocess_env(temp_dir: str) -> dict[str, str]:

@@ -156,9 +156,7 @@ def test_parse_schedule_forms() -> None:
     assert SCHEDULE_KEYS == ("learning_rate", "clip_range", "clip_range_vf")
 
 
-@pytest.mark.parametrize(
-    "bad", ["lin_", "lin_abc", "linear_0.1", "fast", True, None, [0.1], float("nan"), "inf"]
-)
+@pytest.mark.parametrize("bad", ["lin_", "lin_abc", "linear_0.1", "fast", True, None, [0.1], float("nan"), "inf"])
 def test_parse_schedule_rejects(bad: object) -> None:
     with pytest.raises(ValueError, match=r"clip_range: .*lin_<start>"):
         parse_schedule(bad, "clip_range")
@@ -225,9 +223,7 @@ def test_policy_kwargs_net_arch_errors(cls: type, net_arch: object, needle: str)
 
 def test_policy_kwargs_fits_algorithm() -> None:
     assert "share_features_extractor" not in _kwargs(DQN, net_arch=[16], share_features_extractor=True)
-    assert _kwargs(TQC, net_arch={"pi": [8], "qf": [8]}, share_features_extractor=True)[
-        "share_features_extractor"
-    ]
+    assert _kwargs(TQC, net_arch={"pi": [8], "qf": [8]}, share_features_extractor=True)["share_features_extractor"]
     with pytest.raises(ValueError, match="ARS policies do not accept 'features_extractor_class'"):
         _kwargs(ARS, features_extractor_class="ResnetMLP")
     with pytest.raises(ValueError, match=r"'n_critic' \(did you mean 'n_critics'\?\)"):
@@ -245,9 +241,7 @@ def test_policy_kwargs_fits_algorithm() -> None:
 def test_every_algorithm_builds(name: str) -> None:
     cls: Any = resolve_algorithm(name)  # concrete subclass; BaseAlgorithm's own signature differs
     env = gym.make(
-        "CartPole-v1"
-        if name in {"dqn", "qrdqn", "ppo", "a2c", "trpo", "ars", "recurrentppo"}
-        else "Pendulum-v1"
+        "CartPole-v1" if name in {"dqn", "qrdqn", "ppo", "a2c", "trpo", "ars", "recurrentppo"} else "Pendulum-v1"
     )
     dict_arch = {"pi": [16], "vf": [16]} if not is_off_policy(cls) else {"pi": [16], "qf": [16]}
     net_arch: object = [16] if name in {"dqn", "qrdqn", "ars"} else dict_arch
@@ -255,9 +249,7 @@ def test_every_algorithm_builds(name: str) -> None:
     model = cls(default_policy(cls, env.observation_space), env, policy_kwargs=policy_kwargs, device="cpu")
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
-    assert env.action_space.contains(
-        np.asarray(action, dtype=env.action_space.dtype).reshape(env.action_space.shape)
-    )
+    assert env.action_space.contains(np.asarray(action, dtype=env.action_space.dtype).reshape(env.action_space.shape))
 
 
 def test_ppo_resnet_learns_on_cartpole() -> None:
@@ -283,16 +275,16 @@ def test_sac_learns_on_pendulum() -> None:
     model = SAC("MlpPolicy", env, learning_starts=100, batch_size=32, policy_kwargs=policy_kwargs, seed=0)
     model.learn(300)
     assert model.num_timesteps == 300 and model._n_updates > 0
-    assert [
-        m.out_features for m in model.critic.q_networks[0].modules() if isinstance(m, torch.nn.Linear)
-    ] == [32, 32, 1]
+    assert [m.out_features for m in model.critic.q_networks[0].modules() if isinstance(m, torch.nn.Linear)] == [
+        32,
+        32,
+        1,
+    ]
 
 
 def test_dqn_learns_on_cartpole() -> None:
     env = gym.make("CartPole-v1")
-    policy_kwargs = _kwargs(
-        DQN, net_arch=[32, 32], features_extractor_class="ResnetMLP", share_features_extractor=True
-    )
+    policy_kwargs = _kwargs(DQN, net_arch=[32, 32], features_extractor_class="ResnetMLP", share_features_extractor=True)
     model = DQN("MlpPolicy", env, learning_starts=100, batch_size=32, policy_kwargs=policy_kwargs, seed=0)
     model.learn(300)
     assert model.num_timesteps == 300 and model._n_updates > 0

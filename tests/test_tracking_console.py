@@ -69,9 +69,7 @@ def test_format_duration() -> None:
 def test_print_summary_keeps_long_paths_on_one_line() -> None:
     out = io.StringIO()
     path = "/very/long/experiments/CartPole-v1/ppo/" + "x" * 120 + "_20260102-030405"
-    print_summary(
-        [("run folder", path), ("W&B", "[offline] wandb sync dir")], title="ray-lab: done", stream=out
-    )
+    print_summary([("run folder", path), ("W&B", "[offline] wandb sync dir")], title="ray-lab: done", stream=out)
     text = out.getvalue()
     assert "ray-lab: done" in text
     assert path in text

@@ -24,9 +24,7 @@ def write_progress(path: Path) -> None:
 
 def write_evaluations(path: Path) -> None:
     for i, (steps, mean, std) in enumerate([(1024, 20.0, 3.0), (2048, 45.0, 5.5)], start=1):
-        append_csv_row(
-            path, {"round": i, "timesteps": steps, "mean_return": mean, "std_return": std}, EVAL_FIELDS
-        )
+        append_csv_row(path, {"round": i, "timesteps": steps, "mean_return": mean, "std_return": std}, EVAL_FIELDS)
 
 
 def assert_png(path: Path) -> None:

@@ -66,9 +66,7 @@ def history_rows(run_file: Path) -> list[dict[str, Any]]:
     rows = []
     for record in wandb_records(run_file):
         if record.WhichOneof("record_type") == "history":
-            rows.append(
-                {"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in record.history.item}
-            )
+            rows.append({"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in record.history.item})
     return rows
 
 
@@ -132,16 +130,12 @@ def test_offline_run_logs_metrics_tensorboard_and_an_artifact_without_secrets(
     assert not any("late" in r for r in rows)
 
     artifacts = [r.artifact for r in wandb_records(run_files[0]) if r.WhichOneof("record_type") == "artifact"]
-    assert [(a.name, a.type, sorted(a.aliases)) for a in artifacts] == [
-        ("run-model", "model", ["final", "latest"])
-    ]
+    assert [(a.name, a.type, sorted(a.aliases)) for a in artifacts] == [("run-model", "model", ["final", "latest"])]
     (entry,) = artifacts[0].manifest.contents
     assert entry.path == "model.zip"
     assert Path(entry.local_path).read_bytes() == b"model v1"  # still there for a later `wandb sync`
 
-    run_config = next(
-        r.run.config for r in wandb_records(run_files[0]) if r.WhichOneof("record_type") == "run"
-    )
+    run_config = next(r.run.config for r in wandb_records(run_files[0]) if r.WhichOneof("record_type") == "run")
     tracking = json.loads(next(i.value_json for i in run_config.update if i.key == "tracking"))
     assert tracking == {"api_key": REDACTED, "Auth_Token": REDACTED, "nested": [{"password": REDACTED}]}
     for folder in (run_dir, wandb_env):
@@ -250,10 +244,7 @@ def test_parse_wandb_uri() -> None:
     ref = parse_wandb_uri("wandb:team/ray-lab/abc123/model.zip")
     assert (ref.entity, ref.project, ref.run_id, ref.file) == ("team", "ray-lab", "abc123", "model.zip")
     assert ref.run_path == "team/ray-lab/abc123"
-    assert (
-        parse_wandb_uri("wandb:t/p/r/checkpoints/model_1000_steps.zip").file
-        == "checkpoints/model_1000_steps.zip"
-    )
+    assert parse_wandb_uri("wandb:t/p/r/checkpoints/model_1000_steps.zip").file == "checkpoints/model_1000_steps.zip"
 
 
 @pytest.mark.parametrize(
@@ -269,9 +260,7 @@ def test_parse_wandb_uri() -> None:
     ],
 )
 def test_parse_wandb_uri_rejects_bad_forms(uri: str) -> None:
-    with pytest.raises(
-        ValueError, match=r"expected wandb:<entity>/<project>/<run_id>/<file>\.zip|relative path"
-    ):
+    with pytest.raises(ValueError, match=r"expected wandb:<entity>/<project>/<run_id>/<file>\.zip|relative path"):
         parse_wandb_uri(uri)
 
 

@@ -28,7 +28,12 @@ SHORT = [
 
 def ray_lab(args: list[str], env: dict[str, str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "ray_lab", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "ray_lab", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if result.returncode not in (0, 2):
         print(result.stdout[-4000:], result.stderr[-8000:])
@@ -77,7 +82,13 @@ def test_evaluation_rounds_use_the_same_seeds(trained: Path) -> None:
 
 def test_second_run_with_same_name_gets_a_new_folder(trained: Path, ray_env_module: dict[str, str]) -> None:
     out = trained.parents[2]
-    args = ["train", "--config", str(trained / "config.yaml"), "--set", "training.training.total_timesteps=512"]
+    args = [
+        "train",
+        "--config",
+        str(trained / "config.yaml"),
+        "--set",
+        "training.training.total_timesteps=512",
+    ]
     args += ["--set", "environment.video_wrapper=false", "--set", "training.training.eval.num_evals=1"]
     args += ["--set", f"training.pretrained_model={trained}"]
     result = ray_lab(args, ray_env_module, out.parent)
@@ -100,7 +111,12 @@ def test_incompatible_pretrained_model_is_a_config_error(
     trained: Path, ray_env_module: dict[str, str], tmp_path: Path
 ) -> None:
     args = ["train", "--config", str(ROOT / "configs" / "pendulum_ppo.yaml")]
-    args += ["--set", f"training.pretrained_model={trained / 'model.zip'}", "--set", f"experiment.output_dir={tmp_path}"]
+    args += [
+        "--set",
+        f"training.pretrained_model={trained / 'model.zip'}",
+        "--set",
+        f"experiment.output_dir={tmp_path}",
+    ]
     result = ray_lab(args, ray_env_module, tmp_path)
     assert result.returncode == 2
     assert "training.pretrained_model" in result.stderr and "observation_space mismatch" in result.stderr

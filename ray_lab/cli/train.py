@@ -61,7 +61,10 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
     print_config(config.model_dump(mode="json"), title=f"ray-lab train: {path}")
     print(connect_ray())
     run_dir = create_run_dir(
-        Path(config.experiment.output_dir), config.environment.id, config.training.algorithm, config.experiment.name
+        Path(config.experiment.output_dir),
+        config.environment.id,
+        config.training.algorithm,
+        config.experiment.name,
     )
     layout = RunLayout(run_dir)
     atomic_write_text(layout.config_yaml, config_to_yaml(config))

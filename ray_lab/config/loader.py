@@ -34,7 +34,9 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError.single(source, "", f"expected a mapping of sections at the top, got {type(data).__name__}")
+        raise ConfigError.single(
+            source, "", f"expected a mapping of sections at the top, got {type(data).__name__}"
+        )
     return data
 
 
@@ -52,7 +54,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(parts):
-        raise ConfigError.single(OVERRIDE_SOURCE, text, "expected KEY=VALUE with a dotted key, e.g. workers.num_workers=4")
+        raise ConfigError.single(
+            OVERRIDE_SOURCE, text, "expected KEY=VALUE with a dotted key, e.g. workers.num_workers=4"
+        )
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
@@ -72,7 +76,9 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> set[str]:
                 child = node[part] = {}
             if not isinstance(child, dict):
                 where = ".".join(parts[: i + 1])
-                raise ConfigError.single(OVERRIDE_SOURCE, ".".join(parts), f"'{where}' is a value, not a section")
+                raise ConfigError.single(
+                    OVERRIDE_SOURCE, ".".join(parts), f"'{where}' is a value, not a section"
+                )
             node = child
         node[parts[-1]] = none_strings_to_null(value)
         keys.add(".".join(parts))

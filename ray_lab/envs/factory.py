@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -30,8 +31,9 @@ class EnvFactory:
         import ray_lab.envs  # noqa: F401  (registers ray_lab/* ids inside the worker process)
 
         # Headless workers: pygame-rendered envs must not look for a display or a sound card.
-        for name, value in HEADLESS_ENV.items():
-            os.environ.setdefault(name, value)
+        if self.render_mode != "human":
+            for name, value in HEADLESS_ENV.items():
+                os.environ.setdefault(name, value)
 
         kwargs = dict(self.env_kwargs)
         if self.render_mode is not None:
@@ -42,7 +44,7 @@ class EnvFactory:
 
 def make_env_factories(
     env: EnvironmentSection, count: int, *, render_mode: str | None = None, monitor: bool | None = None
-) -> list[EnvFactory]:
+) -> list[Callable[[], gym.Env]]:
     """`count` factories for the configured environment (render mode and Monitor may be overridden)."""
     if count <= 0:
         raise ValueError(f"expected a positive number of environments, got {count}")

@@ -1,7 +1,9 @@
 """Small deterministic environments for tests and benchmarks, registered on import.
 
 Registered ids: ``ray_lab/Sleep-v0`` (:class:`SleepEnv`), ``ray_lab/Counter-v0``
-(:class:`CounterEnv`) and ``ray_lab/Spaces-v0`` (:class:`SpacesEnv`). Every class is defined at
+(:class:`CounterEnv`) and ``ray_lab/Spaces-v0`` (:class:`SpacesEnv`). In a process that has not
+imported this module (a Ray worker), use ``gym.make("ray_lab.envs.testing:ray_lab/Sleep-v0")``,
+which imports it first. Every class is defined at
 module level so that factories such as ``functools.partial(SpacesEnv, "dict")`` pickle to Ray
 workers by reference. Observations and rewards come from the env's seeded ``np_random``, so the
 same seed gives the same trajectory and different seeds give different ones.
@@ -78,9 +80,7 @@ class SpacesEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
 
-    def __init__(
-        self, space: str = "box", episode_length: int = 4, render_mode: str | None = "rgb_array"
-    ) -> None:
+    def __init__(self, space: str = "box", episode_length: int = 4, render_mode: str | None = "rgb_array") -> None:
         if space not in SPACE_BUILDERS:
             raise ValueError(f"space must be one of {sorted(SPACE_BUILDERS)}, got {space!r}")
         if episode_length < 1:
@@ -226,6 +226,13 @@ class FailingEnv(CounterEnv):
         if self.fail_in == "step" and self.current_step + 1 >= self.fail_at_step:
             raise ValueError(f"FailingEnv: boom at step {self.current_step + 1}")
         return super().step(action)
+
+
+def monitored_spaces_env(space: str = "box", episode_length: int = 4) -> gym.Env:
+    """A :class:`SpacesEnv` wrapped in SB3's ``Monitor`` (for wrapper-chain tests)."""
+    from stable_baselines3.common.monitor import Monitor
+
+    return Monitor(SpacesEnv(space, episode_length=episode_length))
 
 
 def _register(env_id: str, entry_point: str, **kwargs: Any) -> None:

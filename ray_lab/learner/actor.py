@@ -32,7 +32,12 @@ class LearnerActor:
         self.stop = threading.Event()
 
     def train(
-        self, config: ExperimentConfig, run_dir: str, placement_group: PlacementGroup, device: str, pretrained: str | None
+        self,
+        config: ExperimentConfig,
+        run_dir: str,
+        placement_group: PlacementGroup,
+        device: str,
+        pretrained: str | None,
     ) -> RunSummary:
         """Train; returns the run summary (exceptions travel back to the driver)."""
         return train(
@@ -55,7 +60,13 @@ class LearnerActor:
 
     def node(self) -> dict[str, Any]:
         """Where the learner runs: node IP and the GPUs Ray gave it."""
-        return {"node_ip": ray.util.get_node_ip_address(), "gpu_ids": ray.get_gpu_ids(), "pid": os.getpid()}
+        context = ray.get_runtime_context()
+        return {
+            "node_id": context.get_node_id(),
+            "node_ip": ray.util.get_node_ip_address(),
+            "gpu_ids": ray.get_gpu_ids(),
+            "pid": os.getpid(),
+        }
 
 
 def _resolve_device(config: ExperimentConfig, gpus: float) -> str:
@@ -95,11 +106,15 @@ def run_training(config: ExperimentConfig, run_dir: Path, pretrained: Path | Non
     """Driver side: place the learner, follow its progress, and stop it cleanly on Ctrl-C."""
     actor, group, device = start_learner(config)
     try:
-        done = actor.train.remote(config, str(run_dir), group, device, str(pretrained) if pretrained else None)
+        done = actor.train.remote(
+            config, str(run_dir), group, device, str(pretrained) if pretrained else None
+        )
         try:
             _follow(actor, done, config.loop.total_timesteps)
         except KeyboardInterrupt:
-            print("\nInterrupted: stopping after the current step and saving the model (Ctrl-C again to abort).")
+            print(
+                "\nInterrupted: stopping after the current step and saving the model (Ctrl-C again to abort)."
+            )
             actor.request_stop.remote()
             time.sleep(0.1)
         return ray.get(done)

@@ -46,12 +46,25 @@ def plan_bundles(config: ExperimentConfig, gpus: float) -> list[dict[str, float]
     return bundles
 
 
-def _describe(bundles: list[dict[str, float]]) -> str:
+def _totals(bundles: list[dict[str, float]]) -> dict[str, float]:
     total: dict[str, float] = {}
     for bundle in bundles:
         for name, amount in bundle.items():
             total[name] = total.get(name, 0.0) + amount
-    return ", ".join(f"{name}: {amount:g}" for name, amount in sorted(total.items()))
+    return total
+
+
+def shortfall_message(bundles: list[dict[str, float]], available: dict[str, float], strategy: str) -> str:
+    """Which resources the training asks for, and which of them the cluster lacks (by total)."""
+    needs = _totals(bundles)
+    asked = ", ".join(f"{name}: {amount:g}" for name, amount in sorted(needs.items()))
+    short = [
+        f"{name} (needs {amount:g}, the cluster has {available.get(name, 0.0):g})"
+        for name, amount in sorted(needs.items())
+        if amount > available.get(name, 0.0)
+    ]
+    lacking = "short of " + "; ".join(short) if short else "enough in total, but not per node for " + strategy
+    return f"it needs {asked} in {len(bundles)} bundles ({strategy}): {lacking}"
 
 
 def reserve(config: ExperimentConfig, gpus: float, timeout_s: float | None = None) -> PlacementGroup:
@@ -62,10 +75,10 @@ def reserve(config: ExperimentConfig, gpus: float, timeout_s: float | None = Non
     ready, _ = ray.wait([group.ready()], timeout=timeout)
     if not ready:
         remove_placement_group(group)
+        detail = shortfall_message(bundles, dict(ray.cluster_resources()), config.learner.placement_strategy)
         raise PlacementError(
-            f"the cluster could not hold this training within {timeout:g} s: it needs {_describe(bundles)} "
-            f"in {len(bundles)} bundles ({config.learner.placement_strategy}); the cluster has "
-            f"{_describe([dict(ray.cluster_resources())])}. Lower workers.num_workers / workers.num_cpus / "
-            "learner.num_cpus, or add nodes with those resources."
+            f"the cluster could not hold this training within {timeout:g} s: {detail}. Lower "
+            "workers.num_workers, workers.resources, workers.num_cpus or learner.num_cpus, or add nodes with "
+            "those resources (learner.placement_timeout_s waits longer for an autoscaler)."
         )
     return group

@@ -80,7 +80,9 @@ def make_callbacks(
     def on_checkpoint(path: Path, timesteps: int) -> None:
         state.checkpoints += 1
         if config.tracking.log_model_artifacts:
-            sink.log_artifact(path, name=f"{layout.root.name}-checkpoint", aliases=[f"step-{timesteps}", "latest"])
+            sink.log_artifact(
+                path, name=f"{layout.root.name}-checkpoint", aliases=[f"step-{timesteps}", "latest"]
+            )
 
     def on_round(timesteps: int, results: EpisodeResults) -> None:
         state.eval_return = results.mean_return
@@ -163,7 +165,9 @@ def train(
             steps_per_s=round(state.steps_per_s, 1),
             eval_rounds=state.eval_rounds,
             final_eval_return=state.eval_return,
-            best_eval_return=eval_callback.best_mean_return if eval_callback and eval_callback.rounds_done else None,
+            best_eval_return=eval_callback.best_mean_return
+            if eval_callback and eval_callback.rounds_done
+            else None,
             checkpoints=state.checkpoints,
             stopped_early=stopped,
             wandb_url=getattr(sink, "url", None),

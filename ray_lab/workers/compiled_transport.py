@@ -5,23 +5,32 @@ execution writes the messages into shared-memory channels that the workers' grap
 the replies come back the same way, which avoids the per-call task submission of plain actor
 calls. Results are fetched in execution order and exactly once; after a timeout or channel error
 the graph is unusable and only :meth:`CompiledTransport.close` is allowed.
+
+Idle release: in Ray 2.60 a worker waiting for the next graph input busy-polls (about one CPU
+core per worker, measured in ``docs/benchmarks.md``). So after ``idle_release_s`` without a call
+the graph is torn down (workers go quiet), rare commands meanwhile go through plain actor calls,
+and the next ``step`` compiles the graph again (a few hundred ms).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from ray.dag import InputNode, MultiOutputNode
 from ray.exceptions import RayChannelTimeoutError
 
-from ray_lab.workers.errors import TransportError
-from ray_lab.workers.protocol import NOOP_REQUEST
-from ray_lab.workers.transport import describe_workers, probe_busy_workers, timeout_error
+from ray_lab.workers.errors import TransportError, WorkerTimeoutError
+from ray_lab.workers.protocol import NOOP_REQUEST, is_step_request
+from ray_lab.workers.transport import ActorTransport, describe_workers, probe_busy_workers, timeout_error
 
+logger = logging.getLogger(__name__)
 _DAG_LOGGER = logging.getLogger("ray.dag.compiled_dag_node")
 
 
@@ -42,28 +51,114 @@ def _quiet_teardown() -> Iterator[None]:
         _DAG_LOGGER.removeFilter(flt)
 
 
+@dataclass
+class _Pending:
+    refs: list[Any]
+    via_graph: bool
+
+
 class CompiledTransport:
-    """A compiled Ray graph over the workers' ``handle`` method."""
+    """A compiled Ray graph over the workers' ``handle`` method, released when idle."""
 
     name = "compiled"
 
-    def __init__(self, actors: Sequence[Any], names: Sequence[str], submit_timeout_s: float | None) -> None:
+    def __init__(
+        self,
+        actors: Sequence[Any],
+        names: Sequence[str],
+        *,
+        submit_timeout_s: float | None,
+        start_timeout_s: float | None,
+        idle_release_s: float | None,
+    ) -> None:
         self._actors = list(actors)
         self._names = list(names)
+        self._submit_timeout_s = submit_timeout_s
+        self._start_timeout_s = start_timeout_s
+        self._fallback = ActorTransport(actors, names)
         self.broken: str | None = None
         self._stale: list[Any] = []
+        self._lock = threading.Lock()
+        self._dag: Any = None
+        self._in_flight = False
+        self._last_used = time.monotonic()
+        self._stop = threading.Event()
+        self._build()
+        if idle_release_s is not None:
+            watcher = threading.Thread(
+                target=_release_when_idle,
+                args=(weakref.ref(self), self._stop, idle_release_s),
+                name=f"ray-lab-idle-release-{self._names[0]}",
+                daemon=True,
+            )
+            watcher.start()
+
+    @property
+    def graph_active(self) -> bool:
+        """Whether the compiled graph is currently built (False after an idle release)."""
+        return self._dag is not None
+
+    def submit(self, messages: Sequence[bytes | None]) -> _Pending:
+        with self._lock:
+            if self.broken:
+                raise TransportError(f"compiled graph is unusable: {self.broken}")
+            if self._dag is None:
+                if not any(m is not None and is_step_request(m) for m in messages):
+                    pending = _Pending(self._fallback.submit(messages), via_graph=False)
+                    self._in_flight = True
+                    return pending
+                logger.debug("rebuilding the compiled graph over %s", self._names)
+                self._build()
+            refs = list(self._dag.execute(*[NOOP_REQUEST if m is None else m for m in messages]))
+            self._in_flight = True
+            return _Pending(refs, via_graph=True)
+
+    def fetch(self, pending: _Pending, timeout_s: float | None, command: str) -> list[bytes | None]:
+        try:
+            if pending.via_graph:
+                return self._fetch_graph(pending.refs, timeout_s, command)
+            try:
+                return self._fallback.fetch(pending.refs, timeout_s, command)
+            except (WorkerTimeoutError, TransportError) as exc:
+                self.broken = str(exc)
+                raise
+        finally:
+            with self._lock:
+                self._in_flight = False
+                self._last_used = time.monotonic()
+
+    def release_if_idle(self, idle_s: float) -> bool:
+        """Tear the graph down if nothing used it for ``idle_s`` seconds; True if it did."""
+        with self._lock:
+            idle = time.monotonic() - self._last_used >= idle_s
+            if self._dag is None or self._in_flight or self.broken or not idle:
+                return False
+            self._teardown()
+            return True
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._teardown()
+
+    # ------------------------------------------------------------------ internals
+    def _build(self) -> None:
+        """Compile the graph and run one no-op through it, under the start-up time limit."""
         with InputNode() as inp:
             graph = MultiOutputNode([actor.handle.bind(inp[i]) for i, actor in enumerate(self._actors)])
-        self._dag: Any = graph.experimental_compile(
-            _submit_timeout=-1 if submit_timeout_s is None else submit_timeout_s,
+        self._dag = graph.experimental_compile(
+            _submit_timeout=-1 if self._submit_timeout_s is None else self._submit_timeout_s,
         )
+        try:
+            # The first execution sets up the workers' graph loops (and imports torch there when
+            # installed: seconds on a small machine).
+            refs = list(self._dag.execute(*[NOOP_REQUEST] * len(self._actors)))
+            self._fetch_graph(refs, self._start_timeout_s, "start")
+        except BaseException:
+            self._teardown()
+            raise
 
-    def submit(self, messages: Sequence[bytes | None]) -> list[Any]:
-        if self.broken:
-            raise TransportError(f"compiled graph is unusable: {self.broken}")
-        return list(self._dag.execute(*[NOOP_REQUEST if m is None else m for m in messages]))
-
-    def fetch(self, pending: list[Any], timeout_s: float | None, command: str) -> list[bytes | None]:
+    def _fetch_graph(self, pending: list[Any], timeout_s: float | None, command: str) -> list[bytes | None]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         replies: list[bytes | None] = []
         for w, ref in enumerate(pending):
@@ -93,10 +188,23 @@ class CompiledTransport:
                 raise TransportError(self.broken) from exc
         return replies
 
-    def close(self) -> None:
+    def _teardown(self) -> None:
         dag, self._dag = self._dag, None
-        if dag is None:
-            return
-        with _quiet_teardown():
-            dag.teardown()
+        if dag is not None:
+            with _quiet_teardown():
+                dag.teardown()
         self._stale.clear()
+
+
+def _release_when_idle(ref: weakref.ref[CompiledTransport], stop: threading.Event, idle_s: float) -> None:
+    """Background loop: release the graph of ``ref`` once it has been idle for ``idle_s``."""
+    while not stop.wait(min(1.0, idle_s / 4)):
+        transport = ref()
+        if transport is None:
+            return
+        try:
+            if transport.release_if_idle(idle_s):
+                logger.debug("released the compiled graph over %s after %.1fs idle", transport._names, idle_s)
+        except Exception:
+            logger.warning("releasing an idle compiled graph failed", exc_info=True)
+        del transport

@@ -78,9 +78,7 @@ class WorkerTimeoutError(TimeoutError):
     :ivar timeout_s: the limit that was exceeded.
     """
 
-    def __init__(
-        self, message: str, *, worker_indices: Sequence[int], command: str, timeout_s: float
-    ) -> None:
+    def __init__(self, message: str, *, worker_indices: Sequence[int], command: str, timeout_s: float) -> None:
         super().__init__(message)
         self.worker_indices = list(worker_indices)
         self.command = command
@@ -163,7 +161,7 @@ def _error_class(type_pickle: bytes | None) -> type[WorkerError]:
 
 def to_worker_error(failure: RemoteFailure, worker_name: str = "") -> WorkerError:
     """Turn a :class:`RemoteFailure` into the exception raised in the caller."""
-    who = worker_name or f"worker {failure.worker_index}"
+    who = f"worker {failure.worker_index}" + (f" ({worker_name!r})" if worker_name else "")
     message = (
         f"{who} (envs {list(failure.env_indices)}) failed in {failure.command!r}: "
         f"{failure.exc_qualname}: {failure.message}\n\nRemote traceback:\n{failure.traceback}"

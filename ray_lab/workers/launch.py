@@ -102,9 +102,7 @@ def _wait_describe(actors: list[Any], names: list[str], options: WorkerOptions) 
             f"; the actors may be waiting for resources the cluster cannot provide "
             f"(per worker: {options.actor_resources() or 'none'}), or building the envs is slow"
         )
-        raise timeout_error(
-            names, slow, "start", float(options.start_timeout_s or 0.0), hint, limit_name="start_timeout_s"
-        ) from None
+        raise timeout_error(names, slow, "start", float(options.start_timeout_s or 0.0), hint) from None
     except RayError as exc:
         raise TransportError(f"env workers {names} failed to start: {exc}") from exc
 
@@ -116,7 +114,13 @@ def make_transport(group: WorkerGroup, options: WorkerOptions) -> Transport:
     from ray_lab.workers.compiled_transport import CompiledTransport
 
     try:
-        return CompiledTransport(group.actors, group.names, options.step_timeout_s)
+        return CompiledTransport(
+            group.actors,
+            group.names,
+            submit_timeout_s=options.step_timeout_s,
+            start_timeout_s=options.start_timeout_s,
+            idle_release_s=options.idle_release_s,
+        )
     except Exception as exc:
         if options.transport == "compiled":
             raise TransportError(f"[{options.name}] compiling the Ray graph failed: {exc}") from exc

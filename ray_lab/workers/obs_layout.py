@@ -38,9 +38,7 @@ class ObsLayout:
             kind, subspaces = "array", {None: space}
         for key, sub in subspaces.items():
             if isinstance(sub, spaces.Dict | spaces.Tuple) or (kind == "array" and hasattr(sub, "spaces")):
-                raise ValueError(
-                    f"nested observation spaces are not supported (like in SB3): key {key!r} is {sub}"
-                )
+                raise ValueError(f"nested observation spaces are not supported (like in SB3): key {key!r} is {sub}")
             if sub.shape is None or sub.dtype is None:
                 raise ValueError(f"observation sub-space {key!r} has no fixed shape/dtype: {sub}")
         return cls(

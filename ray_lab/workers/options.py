@@ -45,6 +45,9 @@ class WorkerOptions:
     :param runtime_env: Ray runtime environment of the actors.
     :param start_timeout_s: longest the actors may take to be scheduled, start and build their
         environments (``runtime_env`` set-up included); ``None`` waits forever.
+    :param idle_release_s: with the compiled transport, tear the graph down after this many
+        seconds without a call, because Ray's graph loops busy-poll (about a core per idle
+        worker); the next step compiles it again. ``None`` keeps it built.
     """
 
     envs_per_worker: int = 4
@@ -59,6 +62,7 @@ class WorkerOptions:
     name: str = "train"
     runtime_env: dict[str, Any] | None = None
     start_timeout_s: float | None = 300.0
+    idle_release_s: float | None = 5.0
 
     def __post_init__(self) -> None:
         if not _is_int(self.envs_per_worker) or self.envs_per_worker < 1:
@@ -72,14 +76,16 @@ class WorkerOptions:
             if not isinstance(key, str) or not key:
                 raise ValueError(f"resources keys must be non-empty strings, got {key!r}")
             if key in _RESERVED_RESOURCES:
-                raise ValueError(
-                    f"resources must not contain {key!r} (use num_cpus/num_gpus), got {self.resources!r}"
-                )
+                raise ValueError(f"resources must not contain {key!r} (use num_cpus/num_gpus), got {self.resources!r}")
             if not _is_number(amount) or amount < 0:
                 raise ValueError(f"resources[{key!r}] must be a finite number >= 0, got {amount!r}")
         # Keep a private copy so the frozen options cannot change behind our back.
         object.__setattr__(self, "resources", {k: float(v) for k, v in self.resources.items()})
-        timeouts = (("step_timeout_s", self.step_timeout_s), ("start_timeout_s", self.start_timeout_s))
+        timeouts = (
+            ("step_timeout_s", self.step_timeout_s),
+            ("start_timeout_s", self.start_timeout_s),
+            ("idle_release_s", self.idle_release_s),
+        )
         for label, timeout in timeouts:
             if timeout is not None and (not _is_number(timeout) or timeout <= 0):
                 raise ValueError(f"{label} must be None or a finite number > 0, got {timeout!r}")

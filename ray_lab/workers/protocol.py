@@ -95,6 +95,11 @@ def encode_failure(failure: RemoteFailure) -> bytes:
     return b"F" + pickle.dumps(failure, protocol=_PROTOCOL)
 
 
+def is_step_request(message: bytes) -> bool:
+    """Whether a request is a ``step`` (the hot path)."""
+    return message[:1] in (b"A", b"P")
+
+
 def is_failure(message: bytes) -> bool:
     """Whether a reply carries a :class:`RemoteFailure`."""
     return message[:1] == b"F"

@@ -42,7 +42,7 @@ class RayVecEnv(VecEnv):
         ``WorkerOptions()``.
     """
 
-    def __init__(self, env_fns: list[Callable[[], gym.Env]], options: WorkerOptions | None = None) -> None:
+    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], options: WorkerOptions | None = None) -> None:
         if not isinstance(env_fns, Sequence) or len(env_fns) == 0:
             raise ValueError(f"env_fns must be a non-empty list of env factories, got {env_fns!r}")
         self.options = options if options is not None else WorkerOptions()
@@ -94,8 +94,7 @@ class RayVecEnv(VecEnv):
         if self._state is AsyncState.WAITING_STEP:
             raise VecEnvStateError("step_async() called while a step is pending; call step_wait() first")
         messages = [encode_actions(chunk) for chunk in self._split_actions(actions)]
-        self._pending = self._transport_or_raise().submit(messages)
-        self._state = AsyncState.WAITING_STEP
+        self._submit(messages)
 
     def step_wait(self) -> VecEnvStepReturn:
         self._ensure_usable("step_wait")
@@ -158,8 +157,7 @@ class RayVecEnv(VecEnv):
     def get_images(self) -> Sequence[np.ndarray | None]:
         if self.render_mode != "rgb_array":
             warnings.warn(
-                f"The render mode is {self.render_mode}, but this method assumes it is `rgb_array` "
-                "to obtain images.",
+                f"The render mode is {self.render_mode}, but this method assumes it is `rgb_array` to obtain images.",
                 stacklevel=2,
             )
             return [None for _ in range(self.num_envs)]
@@ -170,9 +168,7 @@ class RayVecEnv(VecEnv):
         try:
             count = len(actions)
         except TypeError:
-            raise ValueError(
-                f"expected {self.num_envs} actions (one per env), got a scalar {actions!r}"
-            ) from None
+            raise ValueError(f"expected {self.num_envs} actions (one per env), got a scalar {actions!r}") from None
         if count != self.num_envs:
             shape = getattr(actions, "shape", None)
             raise ValueError(
@@ -193,8 +189,7 @@ class RayVecEnv(VecEnv):
         targets = self._layout.normalize(self._get_indices(indices))
         groups = self._layout.group(targets)
         messages = [
-            encode_request(command, payload(groups[w])) if w in groups else None
-            for w in range(self.num_workers)
+            encode_request(command, payload(groups[w])) if w in groups else None for w in range(self.num_workers)
         ]
         if not groups:
             return [] if gather else None
@@ -207,12 +202,18 @@ class RayVecEnv(VecEnv):
         """Send one message per worker (``None``: skip) and return the decoded values."""
         self._ensure_usable(command.value)
         if self._state is AsyncState.WAITING_STEP:
-            raise VecEnvStateError(
-                f"cannot run {command.value!r} while a step is pending; call step_wait() first"
-            )
-        self._pending = self._transport_or_raise().submit(messages)
-        self._state = AsyncState.WAITING_STEP
+            raise VecEnvStateError(f"cannot run {command.value!r} while a step is pending; call step_wait() first")
+        self._submit(messages)
         return self._collect(command)
+
+    def _submit(self, messages: Sequence[bytes | None]) -> None:
+        try:
+            self._pending = self._transport_or_raise().submit(messages)
+        except (WorkerTimeoutError, TransportError) as exc:
+            self._state = AsyncState.FAILED
+            self._failure_reason = str(exc)
+            raise
+        self._state = AsyncState.WAITING_STEP
 
     def _fetch(self, command: Command) -> list[bytes | None]:
         """Fetch the pending replies (all of them), then raise the first worker failure."""

@@ -51,9 +51,9 @@ def timeout_error(
     command: str,
     timeout_s: float,
     detail: str = "",
-    limit_name: str = "step_timeout_s",
 ) -> WorkerTimeoutError:
     """Build the error raised when ``slow`` workers did not answer ``command`` in time."""
+    limit_name = "start_timeout_s" if command == "start" else "step_timeout_s"
     advice = (
         "The vectorized env cannot be used any more; close() it and build a new one"
         if command != "start"
@@ -89,9 +89,7 @@ class ActorTransport:
         except GetTimeoutError:
             _, not_ready = ray.wait(refs, num_returns=len(refs), timeout=0)
             slow = [w for w, ref in enumerate(pending) if ref is not None and ref in not_ready]
-            error = timeout_error(
-                self._names, slow or list(range(len(pending))), command, float(timeout_s or 0.0)
-            )
+            error = timeout_error(self._names, slow or list(range(len(pending))), command, float(timeout_s or 0.0))
             self.broken = str(error)
             raise error from None
         except RayError as exc:
@@ -135,7 +133,6 @@ def probe_busy_workers(actors: Sequence[Any], probe_timeout_s: float = 2.0) -> t
         if status.get("command"):
             busy.append(w)
             parts.append(
-                f"worker {w} (pid {status['pid']}): running {status['command']!r} "
-                f"for {status['busy_for_s']:.2f}s"
+                f"worker {w} (pid {status['pid']}): running {status['command']!r} for {status['busy_for_s']:.2f}s"
             )
     return busy, "; ".join(parts)

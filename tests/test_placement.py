@@ -1,0 +1,75 @@
+"""The learner lands on a GPU node while the driver's node has none; workers land where their resources are.
+
+A real two-node Ray cluster on this machine (`ray.cluster_utils.Cluster`): a CPU-only head (where the
+driver is, as under `ray job submit`) and a node advertising one GPU and `unity` slots.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+from conftest import start_local_ray
+from ray.cluster_utils import Cluster
+from ray.util.placement_group import placement_group_table, remove_placement_group
+
+from ray_lab.config import load_config
+from ray_lab.learner.actor import start_learner
+from ray_lab.learner.placement import PlacementError, plan_bundles, reserve
+
+CARTPOLE = Path(__file__).resolve().parents[1] / "configs" / "cartpole_ppo.yaml"
+
+
+@pytest.fixture
+def two_node_cluster() -> Iterator[tuple[Cluster, Any]]:
+    was_running = ray.is_initialized()
+    ray.shutdown()
+    temp_dir = tempfile.mkdtemp(prefix="rl_p_", dir="/tmp")
+    common = {"node_ip_address": "127.0.0.1"}
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "num_gpus": 0, "temp_dir": temp_dir, "include_dashboard": False, **common},
+    )
+    gpu_node = cluster.add_node(num_cpus=2, num_gpus=1, resources={"unity": 4}, **common)
+    ray.init(address=cluster.address, _node_ip_address="127.0.0.1")
+    try:
+        yield cluster, gpu_node
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        if was_running:
+            start_local_ray()
+
+
+def test_learner_runs_on_the_gpu_node_with_unity_workers_beside_it(two_node_cluster: tuple[Cluster, Any]) -> None:
+    _, gpu_node = two_node_cluster
+    config = load_config(CARTPOLE, ["workers.resources={unity: 1}", "workers.num_workers=2"])
+    actor, group, device = start_learner(config)
+    try:
+        where = ray.get(actor.node.remote())
+        assert device == "cuda"  # device: auto, and the cluster has a GPU
+        assert where["node_id"] == gpu_node.node_id
+        assert where["node_id"] != ray.get_runtime_context().get_node_id()  # not the driver's node
+        assert len(where["gpu_ids"]) == 1
+        table = placement_group_table(group)
+        bundles = plan_bundles(config, 1.0)
+        assert bundles[0]["GPU"] == 1.0 and all(b.get("unity") == 1 for b in bundles[1:3])
+        assert table["bundles_to_node_id"][0] == gpu_node.node_id
+        for index in (1, 2):  # train workers need `unity`, which only the GPU node has
+            assert table["bundles_to_node_id"][index] == gpu_node.node_id
+    finally:
+        ray.kill(actor)
+        remove_placement_group(group)
+
+
+def test_a_training_the_cluster_cannot_hold_fails_naming_the_resource(two_node_cluster: tuple[Cluster, Any]) -> None:
+    config = load_config(CARTPOLE, ["workers.resources={unity: 3}", "learner.placement_timeout_s=3"])
+    with pytest.raises(PlacementError) as info:
+        reserve(config, gpus=0.0)
+    # 2 train + 1 eval workers at 3 `unity` each; the cluster advertises 4
+    assert "short of unity (needs 9, the cluster has 4)" in str(info.value)
+    assert "workers.resources" in str(info.value)
