@@ -47,6 +47,15 @@ def preflight(config: ExperimentConfig, source: str) -> Path | None:
         env.close()
 
 
+def new_run_dir(config: ExperimentConfig) -> Path:
+    """A fresh run folder (never an existing one) holding the resolved `config.yaml`."""
+    run_dir = create_run_dir(
+        Path(config.experiment.output_dir), config.environment.id, config.training.algorithm, config.experiment.name
+    )
+    atomic_write_text(RunLayout(run_dir).config_yaml, config_to_yaml(config))
+    return run_dir
+
+
 def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
     """Train once; returns the exit code. ConfigError propagates (exit code 2 in `main`)."""
     path = Path(config_path) if config_path else default_config_path()
