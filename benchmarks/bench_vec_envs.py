@@ -116,20 +116,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def idle_cpu(transport: str, seconds: float = 3.0) -> tuple[float, float]:
-    """CPU seconds per second used by each of 2 idle CartPole workers, and by the driver."""
+def idle_cpu(transport: str, window_s: float = 3.0, release_s: float = 4.0) -> list[float]:
+    """CPU (cores) used by each idle CartPole worker: right after a step, and (compiled only)
+    again once the graph was released after ``release_s`` idle seconds."""
     fns: EnvFns = [functools.partial(gym.make, "CartPole-v1")] * 8
-    vec_env = RayVecEnv(fns, WorkerOptions(transport=transport, name="idle"))  # type: ignore[arg-type]
+    options = WorkerOptions(transport=transport, idle_release_s=release_s, name="idle")  # type: ignore[arg-type]
+    vec_env = RayVecEnv(fns, options)
     try:
         vec_env.reset()
+        vec_env.step(np.zeros(8, dtype=np.int64))
         pids = [ray.get(actor.status.remote())["pid"] for actor in vec_env.workers]
-        before = [cpu_seconds(pid) for pid in pids]
-        me_before = cpu_seconds(os.getpid())
-        time.sleep(seconds)
-        used = [cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
-        return statistics.mean(used) / seconds, (cpu_seconds(os.getpid()) - me_before) / seconds
+        usage = [window_cpu(pids, window_s)]
+        if transport == "compiled":
+            time.sleep(release_s + 1.5 - window_s)
+            usage.append(window_cpu(pids, window_s))
+        return usage
     finally:
         vec_env.close()
+
+
+def window_cpu(pids: list[int], seconds: float) -> float:
+    before = [cpu_seconds(pid) for pid in pids]
+    time.sleep(seconds)
+    return statistics.mean(cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)) / seconds
 
 
 def ppo_seconds(config: Config, timesteps: int) -> float:
@@ -204,9 +213,10 @@ def main() -> None:
     parser.add_argument("--extras", action="store_true", help="also measure idle CPU use of env workers")
     parser.add_argument("--ppo", action="store_true", help="also time PPO.learn end to end")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads for --ppo")
+    parser.add_argument("--no-steps", action="store_true", help="skip the steps/s table (extras only)")
     args = parser.parse_args()
 
-    console = Console()
+    console = Console(width=110)
     console.print(f"[bold]Machine:[/bold] {machine()}")
     temp_dir = tempfile.mkdtemp(prefix="rl_bench_", dir="/tmp")
     ray.init(
@@ -224,7 +234,7 @@ def main() -> None:
         ]
         scenarios: list[tuple[str, EnvFns, list[Config]]] = [
             (
-                "(a) CartPole-v1, 8 envs",
+                "(a) CartPole-v1 x8",
                 [functools.partial(gym.make, "CartPole-v1")] * 8,
                 [
                     *local,
@@ -233,7 +243,7 @@ def main() -> None:
                 ],
             ),
             (
-                "(b) ray_lab/Sleep-v0 (2 ms), 16 envs",
+                "(b) Sleep-v0 (2 ms) x16",
                 # "module:id" makes gym.make import the registering module inside each worker.
                 [functools.partial(gym.make, "ray_lab.envs.testing:ray_lab/Sleep-v0")] * 16,
                 [
@@ -245,12 +255,13 @@ def main() -> None:
             ),
         ]
         results: list[Result] = []
-        for scenario, env_fns, configs in scenarios:
+        for scenario, env_fns, configs in [] if args.no_steps else scenarios:
             for config in configs:
                 rates = time_config(config, env_fns, args.repeats, args.seconds, args.warmup)
                 results.append(Result(scenario, config.label, rates))
                 console.print(f"  {scenario} | {config.label}: {statistics.median(rates):,.0f} steps/s")
-        print_table(console, results)
+        if results:
+            print_table(console, results)
         if args.ppo:
             import torch
 
@@ -262,11 +273,12 @@ def main() -> None:
                     f"{config.label}: {seconds:.1f}s"
                 )
         if args.extras:
-            for transport in ("compiled", "actor"):
-                worker, driver = idle_cpu(transport)
-                console.print(
-                    f"Idle RayVecEnv ({transport}): each worker uses {worker:.2f} CPU, the driver {driver:.2f}"
-                )
+            compiled_busy, compiled_released = idle_cpu("compiled")
+            (actor_idle,) = idle_cpu("actor")
+            console.print(
+                f"Idle CartPole worker, CPU cores used: compiled graph built {compiled_busy:.2f}, "
+                f"compiled after idle release {compiled_released:.2f}, actor calls {actor_idle:.2f}"
+            )
     finally:
         ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)

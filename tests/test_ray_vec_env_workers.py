@@ -29,6 +29,7 @@ from ray_lab.workers import (
     WorkerError,
     WorkerOptions,
     WorkerTimeoutError,
+    compiled_transport,
     worker_bundles,
 )
 
@@ -299,3 +300,24 @@ def test_video_recorder_over_large_renders(tmp_path: Any) -> None:
     finally:
         recorder.close()
     assert len(list(tmp_path.glob("*.mp4"))) == 1
+
+
+def test_graph_rebuilds_are_capped(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Each rebuild leaks a little in Ray, so after MAX_GRAPH_BUILDS the env stays on actor calls."""
+    monkeypatch.setattr(compiled_transport, "MAX_GRAPH_BUILDS", 2)
+    options = WorkerOptions(envs_per_worker=2, idle_release_s=0.3)
+    venv = RayVecEnv([functools.partial(SleepEnv, sleep_s=0.0)] * 2, options)
+    transport: Any = venv._transport
+    try:
+        venv.reset()
+        for expect_graph in (True, True, False):  # build 1, rebuild 2, then plain actor calls
+            venv.step(np.zeros(2, dtype=np.int64))
+            assert transport.graph_active is expect_graph
+            deadline = time.monotonic() + 15
+            while transport.graph_active and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert "built 2 times; staying on plain actor calls" in caplog.text
+        obs: Any = venv.step(np.ones(2, dtype=np.int64))[0]
+        assert obs.shape == (2, 4)
+    finally:
+        venv.close()

@@ -20,9 +20,7 @@ def resolve_run_dir(config: ExperimentConfig, run: str | None, source: str) -> P
     """`--run`, else `play.experiment` as a path or a folder name under `<output_dir>/<env>/<algorithm>/`."""
     name = run or config.play.experiment
     if not name:
-        raise ConfigError.single(
-            source, "play.experiment", "no run to play: set play.experiment or pass --run DIR"
-        )
+        raise ConfigError.single(source, "play.experiment", "no run to play: set play.experiment or pass --run DIR")
     direct = Path(name).expanduser()
     if direct.is_dir():
         return direct
@@ -40,14 +38,10 @@ def resolve_model(run_dir: Path, name: str | None, source: str) -> Path:
         if candidate.is_file():
             return candidate
     found = sorted(p.stem for p in [*run_dir.glob("*.zip"), *run_dir.glob("checkpoints/*.zip")])
-    raise ConfigError.single(
-        source, "play.pretrained_model", f"no {stem}.zip in {run_dir}; found: {found or 'none'}"
-    )
+    raise ConfigError.single(source, "play.pretrained_model", f"no {stem}.zip in {run_dir}; found: {found or 'none'}")
 
 
-def play_episodes(
-    model: Any, env: Any, seeds: list[int], record: bool
-) -> tuple[list[float], list[int], list[Any]]:
+def play_episodes(model: Any, env: Any, seeds: list[int], record: bool) -> tuple[list[float], list[int], list[Any]]:
     """One episode per seed on a 1-env VecEnv; frames too when recording."""
     returns: list[float] = []
     lengths: list[int] = []
@@ -118,10 +112,7 @@ def run_play(args: argparse.Namespace) -> int:
         returns, lengths, frames = play_episodes(model, env, seeds, args.record)
     finally:
         env.close()
-    rows = [
-        (f"seed {s}", f"return {r:9.2f}   length {n}")
-        for s, r, n in zip(seeds, returns, lengths, strict=True)
-    ]
+    rows = [(f"seed {s}", f"return {r:9.2f}   length {n}") for s, r, n in zip(seeds, returns, lengths, strict=True)]
     rows.append(("mean", f"return {np.mean(returns):9.2f} ± {np.std(returns):.2f}"))
     if args.record and frames:
         rows.append(("video", str(write_video(frames, RunLayout(run_dir).videos_dir))))

@@ -34,9 +34,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError.single(
-            source, "", f"expected a mapping of sections at the top, got {type(data).__name__}"
-        )
+        raise ConfigError.single(source, "", f"expected a mapping of sections at the top, got {type(data).__name__}")
     return data
 
 
@@ -76,9 +74,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> set[str]:
                 child = node[part] = {}
             if not isinstance(child, dict):
                 where = ".".join(parts[: i + 1])
-                raise ConfigError.single(
-                    OVERRIDE_SOURCE, ".".join(parts), f"'{where}' is a value, not a section"
-                )
+                raise ConfigError.single(OVERRIDE_SOURCE, ".".join(parts), f"'{where}' is a value, not a section")
             node = child
         node[parts[-1]] = none_strings_to_null(value)
         keys.add(".".join(parts))

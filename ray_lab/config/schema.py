@@ -23,9 +23,7 @@ class Section(BaseModel):
 class ExperimentSection(Section):
     """Names the run and where run folders go."""
 
-    name: str = Field(
-        "experiment", min_length=1, description="Run name; the run folder is `<name>_<timestamp>`."
-    )
+    name: str = Field("experiment", min_length=1, description="Run name; the run folder is `<name>_<timestamp>`.")
     output_dir: str = Field(
         "experiments",
         description="Root of all run folders: `<output_dir>/<env id>/<algorithm>/<name>_<timestamp>/`. "
@@ -39,16 +37,12 @@ class EnvironmentSection(Section):
     id: str = Field(
         "CartPole-v1", min_length=1, description="Gymnasium env id (`module:EnvId` imports a module first)."
     )
-    env_config: dict[str, Any] | None = Field(
-        None, description="Keyword arguments passed to `gymnasium.make`."
-    )
+    env_config: dict[str, Any] | None = Field(None, description="Keyword arguments passed to `gymnasium.make`.")
     render_mode: Literal["rgb_array", "human"] | None = Field(
         None,
         description="Render mode of the envs; videos need `rgb_array` (set automatically when recording).",
     )
-    monitor: bool = Field(
-        True, description="Wrap each env in SB3's `Monitor` (episode returns in progress.csv)."
-    )
+    monitor: bool = Field(True, description="Wrap each env in SB3's `Monitor` (episode returns in progress.csv).")
     video_wrapper: bool = Field(False, description="Record training videos into the run's `videos/` folder.")
     video_trigger: int = Field(5000, gt=0, description="Start a training video every this many vector steps.")
     video_length: int = Field(500, gt=0, description="Length of each training video, in steps.")
@@ -64,9 +58,7 @@ class EvalSection(Section):
         description="Deterministic episodes per evaluation round. The seed pipeline ran one; a single episode "
         "is one sample of a noisy return, so the default is 10 (mean and std are logged).",
     )
-    num_evals: int = Field(
-        10, ge=0, description="Evaluation rounds, spread evenly over `total_timesteps` (0: none)."
-    )
+    num_evals: int = Field(10, ge=0, description="Evaluation rounds, spread evenly over `total_timesteps` (0: none).")
     deterministic: bool = Field(True, description="Use the deterministic policy in evaluation rounds.")
 
 
@@ -74,21 +66,15 @@ class TrainingLoopSection(Section):
     """Length, device, checkpoints and seed of the training loop (`training.training`)."""
 
     eval: EvalSection = Field(default_factory=EvalSection)  # type: ignore[arg-type]
-    total_timesteps: int = Field(
-        100_000, gt=0, description="Environment steps to train for (all envs together)."
-    )
+    total_timesteps: int = Field(100_000, gt=0, description="Environment steps to train for (all envs together).")
     device: str = Field(
         "auto",
         pattern=DEVICE_PATTERN,
         description="Learner device: `auto` (a GPU when the cluster has one), `cuda`, `cuda:N` or `cpu`.",
     )
-    log_points: int = Field(
-        10, ge=0, description="Checkpoints written to `checkpoints/`, spread evenly over training."
-    )
+    log_points: int = Field(10, ge=0, description="Checkpoints written to `checkpoints/`, spread evenly over training.")
     verbose: int = Field(1, ge=0, le=2, description="SB3 verbosity (0: none, 1: info, 2: debug).")
-    seed: int | None = Field(
-        0, description="Training seed (model, action sampling, env resets). `None`: random."
-    )
+    seed: int | None = Field(0, description="Training seed (model, action sampling, env resets). `None`: random.")
 
 
 class ArchitectureSection(Section):
@@ -102,31 +88,21 @@ class ArchitectureSection(Section):
         description="`ResnetMLP`, `NatureCNN`, `FlattenExtractor`, `CombinedExtractor`, a class in "
         "`ray_lab/models/feature_extractors/`, or a dotted path `package.module:Class`.",
     )
-    features_extractor_kwargs: dict[str, Any] | None = Field(
-        None, description="Keyword arguments of the extractor."
-    )
-    activation_fn: str | None = Field(
-        None, description="A `torch.nn` activation by name, e.g. `ReLU`, `Tanh`."
-    )
-    share_features_extractor: bool | None = Field(
-        None, description="Share the extractor between actor and critic."
-    )
+    features_extractor_kwargs: dict[str, Any] | None = Field(None, description="Keyword arguments of the extractor.")
+    activation_fn: str | None = Field(None, description="A `torch.nn` activation by name, e.g. `ReLU`, `Tanh`.")
+    share_features_extractor: bool | None = Field(None, description="Share the extractor between actor and critic.")
 
 
 class TrainingSection(Section):
     """The algorithm, its hyperparameters, the network, and the training loop."""
 
-    algorithm: str = Field(
-        "ppo", description="ppo, a2c, sac, td3, ddpg, dqn, or an sb3-contrib algorithm (tqc, ...)."
-    )
+    algorithm: str = Field("ppo", description="ppo, a2c, sac, td3, ddpg, dqn, or an sb3-contrib algorithm (tqc, ...).")
     pretrained_model: str | None = Field(
         None,
         description="Continue training from a run folder, a `.zip` path, or `wandb:entity/project/run_id/file.zip`. "
         "VecNormalize statistics next to the model are loaded too.",
     )
-    use_wandb: bool = Field(
-        True, description="Log to Weights & Biases (offline when no API key is configured)."
-    )
+    use_wandb: bool = Field(True, description="Log to Weights & Biases (offline when no API key is configured).")
     algorithm_parameters: dict[str, Any] = Field(
         default_factory=dict,
         description="Keyword arguments of the SB3 algorithm (checked against its signature). "
@@ -144,9 +120,7 @@ class TrainingSection(Section):
 class EvaluationSection(Section):
     """Episodes replayed by `ray-lab play`."""
 
-    num_episodes: int = Field(
-        10, gt=0, description="Episodes run by `ray-lab play` (seeded like evaluation rounds)."
-    )
+    num_episodes: int = Field(10, gt=0, description="Episodes run by `ray-lab play` (seeded like evaluation rounds).")
 
 
 class PlaySection(Section):
@@ -166,18 +140,12 @@ class WorkersSection(Section):
 
     num_workers: int = Field(2, gt=0, description="Env-worker actors for training.")
     envs_per_worker: int = Field(4, gt=0, description="Environments each worker owns and steps in one call.")
-    num_cpus: float = Field(
-        0.25, ge=0, description="CPUs each worker reserves (fractional: fits a 2-core laptop)."
-    )
-    num_gpus: float = Field(
-        0.0, ge=0, description="GPUs each worker reserves (for GPU-rendering simulators)."
-    )
+    num_cpus: float = Field(0.25, ge=0, description="CPUs each worker reserves (fractional: fits a 2-core laptop).")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs each worker reserves (for GPU-rendering simulators).")
     resources: dict[str, float] = Field(
         default_factory=dict, description="Custom resources per worker, e.g. `{unity: 1}`."
     )
-    step_timeout_s: float = Field(
-        60.0, gt=0, description="A vector step or reset slower than this is an error."
-    )
+    step_timeout_s: float = Field(60.0, gt=0, description="A vector step or reset slower than this is an error.")
     max_restarts: int = Field(3, ge=0, description="How often Ray may restart a dead worker actor.")
     transport: Literal["auto", "compiled", "actor"] = Field(
         "auto",
@@ -212,9 +180,7 @@ class VecNormalizeSection(Section):
 
     enabled: bool = Field(False, description="Wrap the training envs in SB3's `VecNormalize`.")
     norm_obs: bool = Field(True, description="Normalize observations with running statistics.")
-    norm_reward: bool = Field(
-        True, description="Normalize rewards by the running return std (training only)."
-    )
+    norm_reward: bool = Field(True, description="Normalize rewards by the running return std (training only).")
     clip_obs: float = Field(10.0, gt=0, description="Clip normalized observations to ±clip_obs.")
     clip_reward: float = Field(10.0, gt=0, description="Clip normalized rewards to ±clip_reward.")
     gamma: float | None = Field(
@@ -227,9 +193,7 @@ class FrameStackSection(Section):
     """SB3's VecFrameStack (`wrappers.frame_stack`)."""
 
     n_stack: int = Field(0, ge=0, description="Stack this many frames with `VecFrameStack` (0 or 1: off).")
-    channels_order: Literal["first", "last"] | None = Field(
-        None, description="Stack axis for image observations."
-    )
+    channels_order: Literal["first", "last"] | None = Field(None, description="Stack axis for image observations.")
 
 
 class WrappersSection(Section):
@@ -250,9 +214,7 @@ class TrackingSection(Section):
         description="`auto`: online when an API key is configured, else offline. `WANDB_MODE` overrides.",
     )
     tags: list[str] = Field(default_factory=list, description="W&B tags.")
-    log_model_artifacts: bool = Field(
-        True, description="Upload checkpoints and the final model as W&B artifacts."
-    )
+    log_model_artifacts: bool = Field(True, description="Upload checkpoints and the final model as W&B artifacts.")
 
 
 class ExperimentConfig(Section):

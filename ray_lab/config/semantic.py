@@ -46,9 +46,7 @@ def _check_algorithm(config: ExperimentConfig) -> tuple[type[Any] | None, list[K
     if isinstance(policy, str) and policy not in algo.policy_aliases and "." not in policy:
         hint = did_you_mean(policy, algo.policy_aliases)
         known = ", ".join(algo.policy_aliases)
-        problems.append(
-            ("training.algorithm_parameters.policy", f"unknown policy {policy!r}{hint}; expected {known}")
-        )
+        problems.append(("training.algorithm_parameters.policy", f"unknown policy {policy!r}{hint}; expected {known}"))
     return algo, problems
 
 

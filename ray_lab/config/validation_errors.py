@@ -25,9 +25,7 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _walk(
-    root: type[BaseModel], loc: tuple[int | str, ...]
-) -> tuple[list[str], type[BaseModel], FieldInfo | None]:
+def _walk(root: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[list[str], type[BaseModel], FieldInfo | None]:
     """Follow `loc` through the schema; return the field path, the last model reached and its field."""
     model, path, field = root, [], None
     for part in loc:

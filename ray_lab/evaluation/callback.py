@@ -91,9 +91,7 @@ class SeededEvalCallback(BaseCallback):
     def evaluate(self) -> EpisodeResults:
         """Run one round now, log it everywhere, and keep the model when it is the best so far."""
         copy_normalization(self.training_env, self.eval_env)
-        results = run_seeded_episodes(
-            self.model, self.eval_env, self.seed, self.num_episodes, self.deterministic
-        )
+        results = run_seeded_episodes(self.model, self.eval_env, self.seed, self.num_episodes, self.deterministic)
         self.rounds_done = max(self.rounds_done + 1, sum(p <= self.num_timesteps for p in self.points))
         self.last_results = results
         self._write_row(results)

@@ -67,9 +67,7 @@ def _run_batch(
     episode_start = np.ones(env.num_envs, dtype=bool)
     state = None
     while active.any():
-        actions, state = model.predict(
-            obs, state=state, episode_start=episode_start, deterministic=deterministic
-        )
+        actions, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
         obs, rewards, dones, _ = env.step(actions)
         returns[active] += rewards[active]
         lengths[active] += 1

@@ -106,15 +106,11 @@ def run_training(config: ExperimentConfig, run_dir: Path, pretrained: Path | Non
     """Driver side: place the learner, follow its progress, and stop it cleanly on Ctrl-C."""
     actor, group, device = start_learner(config)
     try:
-        done = actor.train.remote(
-            config, str(run_dir), group, device, str(pretrained) if pretrained else None
-        )
+        done = actor.train.remote(config, str(run_dir), group, device, str(pretrained) if pretrained else None)
         try:
             _follow(actor, done, config.loop.total_timesteps)
         except KeyboardInterrupt:
-            print(
-                "\nInterrupted: stopping after the current step and saving the model (Ctrl-C again to abort)."
-            )
+            print("\nInterrupted: stopping after the current step and saving the model (Ctrl-C again to abort).")
             actor.request_stop.remote()
             time.sleep(0.1)
         return ray.get(done)

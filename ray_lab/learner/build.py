@@ -32,9 +32,7 @@ def num_eval_envs(config: ExperimentConfig) -> int:
     return min(config.loop.eval.num_episodes, w.eval_workers * w.eval_envs_per_worker)
 
 
-def worker_options(
-    config: ExperimentConfig, role: str, placement_group: Any, bundle_offset: int
-) -> WorkerOptions:
+def worker_options(config: ExperimentConfig, role: str, placement_group: Any, bundle_offset: int) -> WorkerOptions:
     """WorkerOptions for the train or eval workers, placed in `placement_group` from `bundle_offset`."""
     w = config.workers
     return WorkerOptions(
@@ -87,9 +85,7 @@ def algorithm_gamma(config: ExperimentConfig) -> float:
     """The discount the algorithm will use (its default when the config does not set one)."""
     algo = resolve_algorithm(config.training.algorithm)
     default = inspect.signature(algo.__init__).parameters.get("gamma")
-    fallback = (
-        default.default if default is not None and default.default is not inspect.Parameter.empty else 0.99
-    )
+    fallback = default.default if default is not None and default.default is not inspect.Parameter.empty else 0.99
     return float(config.training.algorithm_parameters.get("gamma", fallback))
 
 

@@ -91,9 +91,7 @@ def resolve_optimizer(name: str | type[torch.optim.Optimizer]) -> type[torch.opt
     optimizers = {
         n: obj
         for n, obj in vars(torch.optim).items()
-        if inspect.isclass(obj)
-        and issubclass(obj, torch.optim.Optimizer)
-        and obj is not torch.optim.Optimizer
+        if inspect.isclass(obj) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
     }
     if isinstance(name, str):
         key = name.strip().removeprefix("torch.optim.")
@@ -169,15 +167,12 @@ def build_policy_kwargs(
         if unknown:
             problems = "; ".join(f"'{key}'{did_you_mean(str(key), accepted)}" for key in unknown)
             raise ValueError(
-                f"{name} policies do not accept {problems}; "
-                f"accepted policy kwargs: {', '.join(sorted(accepted))}"
+                f"{name} policies do not accept {problems}; accepted policy kwargs: {', '.join(sorted(accepted))}"
             )
 
     if "net_arch" in kwargs:
         kwargs["net_arch"] = _check_net_arch(kwargs["net_arch"], algorithm)
     if "features_extractor_kwargs" in kwargs and not isinstance(kwargs["features_extractor_kwargs"], dict):
-        raise ValueError(
-            f"features_extractor_kwargs must be a mapping, got {kwargs['features_extractor_kwargs']!r}"
-        )
+        raise ValueError(f"features_extractor_kwargs must be a mapping, got {kwargs['features_extractor_kwargs']!r}")
     _resolve_names(kwargs)
     return kwargs

@@ -34,24 +34,18 @@ def _describe(space: gym.Space) -> str:
     return repr(space)
 
 
-def check_compatible(
-    model_zip: Path, observation_space: gym.Space, action_space: gym.Space, source: str
-) -> None:
+def check_compatible(model_zip: Path, observation_space: gym.Space, action_space: gym.Space, source: str) -> None:
     """Raise ConfigError naming the path and the mismatch when the model does not fit these spaces."""
     try:
         data, _, _ = load_from_zip_file(model_zip, load_data=True, device="cpu", print_system_info=False)
     except Exception as exc:  # a foreign or corrupt zip: any failure is the user's file
-        raise ConfigError.single(
-            source, KEY, f"{model_zip} is not a Stable-Baselines3 model: {exc}"
-        ) from None
+        raise ConfigError.single(source, KEY, f"{model_zip} is not a Stable-Baselines3 model: {exc}") from None
     if data is None:
         raise ConfigError.single(source, KEY, f"{model_zip} holds no model data")
     problems = []
     for name, expected in (("observation_space", observation_space), ("action_space", action_space)):
         saved = data.get(name)
         if saved is not None and saved != expected:
-            problems.append(
-                f"{name} mismatch: the model has {_describe(saved)}, the env has {_describe(expected)}"
-            )
+            problems.append(f"{name} mismatch: the model has {_describe(saved)}, the env has {_describe(expected)}")
     if problems:
         raise ConfigError.single(source, KEY, f"{model_zip} does not fit this env: " + "; ".join(problems))

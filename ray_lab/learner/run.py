@@ -80,9 +80,7 @@ def make_callbacks(
     def on_checkpoint(path: Path, timesteps: int) -> None:
         state.checkpoints += 1
         if config.tracking.log_model_artifacts:
-            sink.log_artifact(
-                path, name=f"{layout.root.name}-checkpoint", aliases=[f"step-{timesteps}", "latest"]
-            )
+            sink.log_artifact(path, name=f"{layout.root.name}-checkpoint", aliases=[f"step-{timesteps}", "latest"])
 
     def on_round(timesteps: int, results: EpisodeResults) -> None:
         state.eval_return = results.mean_return
@@ -108,9 +106,7 @@ def make_callbacks(
     return callbacks, eval_callback
 
 
-def _finish_outputs(
-    config: ExperimentConfig, layout: RunLayout, model: BaseAlgorithm, env: VecEnv, sink: Sink
-) -> None:
+def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgorithm, env: VecEnv, sink: Sink) -> None:
     """Final model, learning curve and artifacts."""
     save_model(model, layout.model_zip, env)
     plot_learning_curve(
@@ -165,9 +161,7 @@ def train(
             steps_per_s=round(state.steps_per_s, 1),
             eval_rounds=state.eval_rounds,
             final_eval_return=state.eval_return,
-            best_eval_return=eval_callback.best_mean_return
-            if eval_callback and eval_callback.rounds_done
-            else None,
+            best_eval_return=eval_callback.best_mean_return if eval_callback and eval_callback.rounds_done else None,
             checkpoints=state.checkpoints,
             stopped_early=stopped,
             wandb_url=getattr(sink, "url", None),

@@ -12,9 +12,7 @@ SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf")
 """Algorithm parameters that accept a schedule."""
 
 _PREFIX = "lin_"
-_ACCEPTED = (
-    "a number, a numeric string such as '0.0003', or a linear schedule 'lin_<start>' such as 'lin_1e-3'"
-)
+_ACCEPTED = "a number, a numeric string such as '0.0003', or a linear schedule 'lin_<start>' such as 'lin_1e-3'"
 
 
 class LinearSchedule:
@@ -72,9 +70,7 @@ def parse_schedule(value: object, key: str) -> float | Callable[[float], float]:
         if text.lower().startswith(_PREFIX):
             start = _finite_float(text[len(_PREFIX) :])
             if start is None:
-                raise ValueError(
-                    f"{key}: cannot read the start of linear schedule {value!r}; expected {_ACCEPTED}"
-                )
+                raise ValueError(f"{key}: cannot read the start of linear schedule {value!r}; expected {_ACCEPTED}")
             return LinearSchedule(start)
         number = _finite_float(text)
         if number is not None:

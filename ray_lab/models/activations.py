@@ -21,9 +21,7 @@ def _constructible_without_arguments(cls: type) -> bool:
     except (TypeError, ValueError):
         return False
     return all(
-        p.name == "self"
-        or p.default is not inspect.Parameter.empty
-        or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        p.name == "self" or p.default is not inspect.Parameter.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         for p in parameters
     )
 

@@ -63,9 +63,7 @@ class _Scan:
 
 
 def _is_extractor_class(obj: object) -> bool:
-    return (
-        inspect.isclass(obj) and issubclass(obj, BaseFeaturesExtractor) and obj is not BaseFeaturesExtractor
-    )
+    return inspect.isclass(obj) and issubclass(obj, BaseFeaturesExtractor) and obj is not BaseFeaturesExtractor
 
 
 def _scan_package() -> _Scan:
@@ -104,9 +102,7 @@ def available_extractors() -> list[str]:
 
 def _check_extractor(obj: object, name: str) -> type[BaseFeaturesExtractor]:
     if obj is BaseFeaturesExtractor:
-        raise RegistryError(
-            f"features extractor '{name}' is the abstract BaseFeaturesExtractor; name a subclass"
-        )
+        raise RegistryError(f"features extractor '{name}' is the abstract BaseFeaturesExtractor; name a subclass")
     if not _is_extractor_class(obj):
         what = f"class {obj.__module__}.{obj.__qualname__}" if inspect.isclass(obj) else repr(obj)
         raise RegistryError(
@@ -155,9 +151,7 @@ def resolve_extractor(name: str) -> type[BaseFeaturesExtractor]:
             (with the import error), or a class that is not a ``BaseFeaturesExtractor`` subclass.
     """
     if not isinstance(name, str) or not name.strip():
-        raise RegistryError(
-            f"features extractor must be a non-empty class name or {_DOTTED_HINT}, got {name!r}"
-        )
+        raise RegistryError(f"features extractor must be a non-empty class name or {_DOTTED_HINT}, got {name!r}")
     key = name.strip()
     if ":" in key or "." in key:
         return _resolve_dotted(key)
@@ -176,9 +170,7 @@ def resolve_extractor(name: str) -> type[BaseFeaturesExtractor]:
     if matches is not None:
         if len(matches) > 1:
             paths = ", ".join(f"'{c.__module__}:{c.__qualname__}'" for c in matches)
-            raise RegistryError(
-                f"features extractor '{key}' is defined in several modules: {paths}; name one"
-            )
+            raise RegistryError(f"features extractor '{key}' is defined in several modules: {paths}; name one")
         return matches[0]
 
     names = [*BUILTIN_EXTRACTORS, *sorted(set(candidates) - set(BUILTIN_EXTRACTORS))]

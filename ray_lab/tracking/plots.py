@@ -89,9 +89,7 @@ def _draw(figure: Figure, train: Series, evaluation: Series, title: str) -> None
         low = [m - s for m, s in zip(evaluation.y, evaluation.std, strict=True)]
         high = [m + s for m, s in zip(evaluation.y, evaluation.std, strict=True)]
         axes.fill_between(evaluation.x, low, high, color="tab:orange", alpha=0.25, label="eval ± std")
-        axes.plot(
-            evaluation.x, evaluation.y, color="tab:orange", marker="o", markersize=3, label="eval mean return"
-        )
+        axes.plot(evaluation.x, evaluation.y, color="tab:orange", marker="o", markersize=3, label="eval mean return")
     notes = [note for note in (train.note, evaluation.note) if note]
     if notes:
         axes.text(

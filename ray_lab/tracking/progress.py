@@ -140,9 +140,7 @@ class TrainingProgress:
         elif self.plain and self._unprinted:
             self._print_line()
 
-    def update(
-        self, timesteps: int, train_return: float | None = None, eval_return: float | None = None
-    ) -> None:
+    def update(self, timesteps: int, train_return: float | None = None, eval_return: float | None = None) -> None:
         """Record the latest numbers; a None return keeps the last known value."""
         now = self._clock()
         self.timesteps = int(timesteps)

@@ -169,9 +169,7 @@ def find_model(path: Path | str) -> Path:
     for candidate in (layout.model_zip, layout.best_model_zip):
         if candidate.is_file():
             return candidate
-    checkpoints = [
-        p for p in layout.checkpoints_dir.glob("*.zip") if p.is_file() and not p.name.startswith(".")
-    ]
+    checkpoints = [p for p in layout.checkpoints_dir.glob("*.zip") if p.is_file() and not p.name.startswith(".")]
     if checkpoints:
         return max(checkpoints, key=_checkpoint_order)
     looked_for = [layout.model_zip.name, layout.best_model_zip.name, f"{layout.checkpoints_dir.name}/*.zip"]

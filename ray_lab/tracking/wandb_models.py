@@ -85,9 +85,7 @@ def resolve_wandb_model(uri: str, dest_dir: Path) -> Path:
             "unset WANDB_MODE, or download the file and pass its local path"
         )
     if not api_key_configured():
-        raise RuntimeError(
-            f"cannot download {uri}: no W&B API key configured (set WANDB_API_KEY or run `wandb login`)"
-        )
+        raise RuntimeError(f"cannot download {uri}: no W&B API key configured (set WANDB_API_KEY or run `wandb login`)")
     root = Path(dest_dir).expanduser() / ref.entity / ref.project / ref.run_id
     root.mkdir(parents=True, exist_ok=True)
     try:
@@ -98,7 +96,5 @@ def resolve_wandb_model(uri: str, dest_dir: Path) -> Path:
     except Exception as exc:  # network, auth, missing run: all reported the same way
         raise RuntimeError(f"cannot download {uri}: {type(exc).__name__}: {exc}") from exc
     if local is None or not local.is_file():
-        raise RuntimeError(
-            f"cannot download {uri}: run {ref.run_path} has no file or artifact entry {ref.file!r}"
-        )
+        raise RuntimeError(f"cannot download {uri}: run {ref.run_path} has no file or artifact entry {ref.file!r}")
     return local

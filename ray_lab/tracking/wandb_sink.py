@@ -51,9 +51,7 @@ class Sink(Protocol):
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         """Record scalar `metrics` at timestep `step`."""
 
-    def log_artifact(
-        self, path: Path, name: str, type: str = "model", aliases: list[str] | None = None
-    ) -> None:
+    def log_artifact(self, path: Path, name: str, type: str = "model", aliases: list[str] | None = None) -> None:
         """Store the file (or folder) at `path` as a versioned artifact `name`."""
 
     def summary(self, values: Mapping[str, Any]) -> None:
@@ -79,9 +77,7 @@ class NullSink:
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         """Drop `metrics`."""
 
-    def log_artifact(
-        self, path: Path, name: str, type: str = "model", aliases: list[str] | None = None
-    ) -> None:
+    def log_artifact(self, path: Path, name: str, type: str = "model", aliases: list[str] | None = None) -> None:
         """Drop the artifact."""
 
     def summary(self, values: Mapping[str, Any]) -> None:
@@ -159,9 +155,7 @@ class WandbSink:
         self.wandb_dir.mkdir(parents=True, exist_ok=True)
         mode_now, reason = resolve_mode(mode)
         if sync_tensorboard and mode_now != "disabled":
-            self._patch_tensorboard(
-                Path(tensorboard_dir) if tensorboard_dir else self.run_dir / "tensorboard"
-            )
+            self._patch_tensorboard(Path(tensorboard_dir) if tensorboard_dir else self.run_dir / "tensorboard")
         init_args: dict[str, Any] = {
             "project": project,
             "entity": entity or None,
@@ -249,9 +243,7 @@ class WandbSink:
             return
         self._run.log({**metrics, STEP_METRIC: int(step)})
 
-    def log_artifact(
-        self, path: Path, name: str, type: str = "model", aliases: list[str] | None = None
-    ) -> None:
+    def log_artifact(self, path: Path, name: str, type: str = "model", aliases: list[str] | None = None) -> None:
         """Store the file or folder at `path` as a new version of artifact `name`.
 
         The content is copied now into `<local_dir>/artifacts/`, and the artifact refers to that
@@ -269,9 +261,7 @@ class WandbSink:
             return
         safe_name = artifact_name(name)
         self._artifacts_logged += 1
-        snapshot = _snapshot(
-            source, self.local_dir / "artifacts" / f"{self._artifacts_logged:04d}-{safe_name}"
-        )
+        snapshot = _snapshot(source, self.local_dir / "artifacts" / f"{self._artifacts_logged:04d}-{safe_name}")
         artifact = self._wandb.Artifact(name=safe_name, type=type, metadata={"source": source.name})
         if snapshot.is_dir():
             artifact.add_dir(str(snapshot), policy="immutable")

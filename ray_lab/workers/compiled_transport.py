@@ -9,7 +9,10 @@ the graph is unusable and only :meth:`CompiledTransport.close` is allowed.
 Idle release: in Ray 2.60 a worker waiting for the next graph input busy-polls (about one CPU
 core per worker, measured in ``docs/benchmarks.md``). So after ``idle_release_s`` without a call
 the graph is torn down (workers go quiet), rare commands meanwhile go through plain actor calls,
-and the next ``step`` compiles the graph again (a few hundred ms).
+and the next ``step`` compiles the graph again (a few hundred ms). Ray does not give back
+everything a compiled graph held (about 40 memory maps and semaphores per worker per build, in
+the driver and in the worker, until Ray shuts down), so after :data:`MAX_GRAPH_BUILDS` builds the
+transport stays on plain actor calls.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from ray_lab.workers.transport import ActorTransport, describe_workers, probe_bu
 
 logger = logging.getLogger(__name__)
 _DAG_LOGGER = logging.getLogger("ray.dag.compiled_dag_node")
+
+MAX_GRAPH_BUILDS = 100
+"""Builds of the graph (first one included) before the transport stays on plain actor calls."""
 
 
 class _DropCancelErrors(logging.Filter):
@@ -83,6 +89,7 @@ class CompiledTransport:
         self._in_flight = False
         self._last_used = time.monotonic()
         self._stop = threading.Event()
+        self._builds = 0
         self._build()
         if idle_release_s is not None:
             watcher = threading.Thread(
@@ -103,7 +110,17 @@ class CompiledTransport:
             if self.broken:
                 raise TransportError(f"compiled graph is unusable: {self.broken}")
             if self._dag is None:
-                if not any(m is not None and is_step_request(m) for m in messages):
+                is_step = any(m is not None and is_step_request(m) for m in messages)
+                if not is_step or self._builds >= MAX_GRAPH_BUILDS:
+                    if is_step and self._builds == MAX_GRAPH_BUILDS:
+                        self._builds += 1  # warn once
+                        logger.warning(
+                            "compiled graph over %s was built %d times; staying on plain actor calls "
+                            "(each build leaks a little shared memory in Ray 2.60; raise "
+                            "WorkerOptions.idle_release_s to rebuild less often)",
+                            self._names,
+                            MAX_GRAPH_BUILDS,
+                        )
                     pending = _Pending(self._fallback.submit(messages), via_graph=False)
                     self._in_flight = True
                     return pending
@@ -149,6 +166,7 @@ class CompiledTransport:
         self._dag = graph.experimental_compile(
             _submit_timeout=-1 if self._submit_timeout_s is None else self._submit_timeout_s,
         )
+        self._builds += 1
         try:
             # The first execution sets up the workers' graph loops (and imports torch there when
             # installed: seconds on a small machine).

@@ -47,7 +47,8 @@ class WorkerOptions:
         environments (``runtime_env`` set-up included); ``None`` waits forever.
     :param idle_release_s: with the compiled transport, tear the graph down after this many
         seconds without a call, because Ray's graph loops busy-poll (about a core per idle
-        worker); the next step compiles it again. ``None`` keeps it built.
+        worker); the next step compiles it again (see
+        :data:`~ray_lab.workers.compiled_transport.MAX_GRAPH_BUILDS`). ``None`` keeps it built.
     """
 
     envs_per_worker: int = 4
@@ -62,7 +63,7 @@ class WorkerOptions:
     name: str = "train"
     runtime_env: dict[str, Any] | None = None
     start_timeout_s: float | None = 300.0
-    idle_release_s: float | None = 5.0
+    idle_release_s: float | None = 10.0
 
     def __post_init__(self) -> None:
         if not _is_int(self.envs_per_worker) or self.envs_per_worker < 1:
