@@ -41,7 +41,16 @@ class ConfigError(Exception):
         return cls([Problem(source, key, message)])
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+def close_match(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to `name` (case-insensitive, difflib's 0.6 cutoff), or None."""
+    by_lower: dict[str, str] = {}
+    for candidate in candidates:
+        by_lower.setdefault(candidate.lower(), candidate)
+    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+    return by_lower[matches[0]] if matches else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """` (did you mean 'x'?)` for the closest candidate, or an empty string."""
-    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+    match = close_match(name, candidates)
+    return f" (did you mean '{match}'?)" if match is not None else ""

@@ -51,7 +51,7 @@ def _check_algorithm(config: ExperimentConfig) -> tuple[type[Any] | None, list[K
 
 
 def _check_architecture(config: ExperimentConfig, algo: type[Any]) -> list[KeyedProblem]:
-    from ray_lab.learner.policy_kwargs import build_policy_kwargs
+    from ray_lab.learner.policy_kwargs import architecture_policy_kwargs
     from ray_lab.models.registry import resolve_activation, resolve_extractor
 
     arch = config.training.architecture
@@ -69,14 +69,7 @@ def _check_architecture(config: ExperimentConfig, algo: type[Any]) -> list[Keyed
     if problems:
         return problems
     try:
-        build_policy_kwargs(
-            net_arch=arch.net_arch,
-            features_extractor_class=arch.features_extractor_class,
-            features_extractor_kwargs=arch.features_extractor_kwargs,
-            activation_fn=arch.activation_fn,
-            share_features_extractor=arch.share_features_extractor,
-            algorithm=algo,
-        )
+        architecture_policy_kwargs(arch, algo)
     except (ValueError, LookupError, TypeError) as exc:
         problems.append(("training.architecture", str(exc).strip("'\"")))
     return problems

@@ -21,7 +21,7 @@ from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.algorithms import default_policy, resolve_algorithm
 from ray_lab.learner.artifacts import find_vecnormalize, load_vecnormalize_stats
-from ray_lab.learner.policy_kwargs import build_policy_kwargs
+from ray_lab.learner.policy_kwargs import architecture_policy_kwargs
 from ray_lab.learner.schedules import apply_schedules
 from ray_lab.workers import RayVecEnv, WorkerOptions
 
@@ -128,16 +128,8 @@ def build_model(config: ExperimentConfig, env: VecEnv, device: str, pretrained: 
     algo = resolve_algorithm(config.training.algorithm)
     params = apply_schedules(dict(config.training.algorithm_parameters))
     policy = params.pop("policy", None) or default_policy(algo, env.observation_space)
-    arch = config.training.architecture
-    policy_kwargs = build_policy_kwargs(
-        net_arch=arch.net_arch,
-        features_extractor_class=arch.features_extractor_class,
-        features_extractor_kwargs=arch.features_extractor_kwargs,
-        activation_fn=arch.activation_fn,
-        share_features_extractor=arch.share_features_extractor,
-        algorithm=algo,
-        extra=params.pop("policy_kwargs", None),
-    )
+    extra = params.pop("policy_kwargs", None)
+    policy_kwargs = architecture_policy_kwargs(config.training.architecture, algo, extra)
     common: dict[str, Any] = {"device": device, "seed": config.loop.seed, "verbose": 0}
     if pretrained is not None:
         return algo.load(pretrained, env=env, **common, **params)

@@ -10,6 +10,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 
+from ray_lab.config.schema import ArchitectureSection
 from ray_lab.models.activations import resolve_activation
 from ray_lab.models.errors import did_you_mean
 from ray_lab.models.registry import resolve_extractor
@@ -176,3 +177,18 @@ def build_policy_kwargs(
         raise ValueError(f"features_extractor_kwargs must be a mapping, got {kwargs['features_extractor_kwargs']!r}")
     _resolve_names(kwargs)
     return kwargs
+
+
+def architecture_policy_kwargs(
+    arch: ArchitectureSection, algorithm: type[BaseAlgorithm], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`build_policy_kwargs` from the config's `training.architecture` section."""
+    return build_policy_kwargs(
+        net_arch=arch.net_arch,
+        features_extractor_class=arch.features_extractor_class,
+        features_extractor_kwargs=arch.features_extractor_kwargs,
+        activation_fn=arch.activation_fn,
+        share_features_extractor=arch.share_features_extractor,
+        algorithm=algorithm,
+        extra=extra,
+    )
