@@ -149,7 +149,8 @@ class WorkersSection(Section):
     max_restarts: int = Field(3, ge=0, description="How often Ray may restart a dead worker actor.")
     transport: Literal["auto", "compiled", "actor"] = Field(
         "auto",
-        description="`compiled`: a Ray Compiled Graph per step; `actor`: plain actor calls; `auto`: try first.",
+        description="Train workers: `compiled` steps through a Ray Compiled Graph, `actor` uses plain actor "
+        "calls, `auto` tries compiled first. Eval workers always use actor calls.",
     )
     eval_workers: int = Field(1, gt=0, description="Env-worker actors for evaluation rounds.")
     eval_envs_per_worker: int = Field(

@@ -42,7 +42,9 @@ def worker_options(config: ExperimentConfig, role: str, placement_group: Any, bu
         resources=dict(w.resources),
         step_timeout_s=w.step_timeout_s,
         max_restarts=w.max_restarts,
-        transport=w.transport,
+        # Eval workers step in short bursts between long idle stretches: plain actor calls never
+        # busy-poll a core while they wait (see docs/benchmarks.md, "Idle workers busy-poll").
+        transport=w.transport if role == "train" else "actor",
         placement_group=placement_group,
         bundle_offset=bundle_offset,
         name=role,

@@ -1,0 +1,349 @@
+"""`RosTcpBridge`: ray-lab's pure-Python stand-in for the ``ros_tcp_endpoint`` server.
+
+Unity (ROS-TCP-Connector) connects as a TCP client. The bridge sends the ``__handshake``, records
+Unity's registrations, keeps the latest message per topic Unity publishes, calls the services Unity
+implements (``__request``/``__response``, ids from 1001, with timeouts), publishes to topics Unity
+subscribed to and forwards Unity's ``__log``/``__warn``/``__error`` to Python logging. One client
+is served at a time (a new connection replaces the old); one that sends malformed frames, oversized
+lengths, unknown types or bad JSON is dropped with a logged error, and calls pending on a dropped
+connection fail at once with ``ConnectionError``. Network data is only parsed as frames, JSON, CDR.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .framing import (
+    DEFAULT_MAX_DESTINATION_BYTES,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    KEEPALIVE_FRAME,
+    Frame,
+    ProtocolError,
+    decode_syscommand,
+    encode_frame,
+)
+from .messages import MessageTypes
+from .protocol import (
+    HANDSHAKE,
+    REGISTRATIONS,
+    REMOVALS,
+    UNITY_LOG_LEVELS,
+    Registration,
+    Session,
+    command_to_unity,
+    parse_registration,
+    topic_key,
+)
+from .state import PendingCalls, TopicCache
+from .transport import FrameConnection
+
+__all__ = ["RosTcpBridge"]
+
+logger = logging.getLogger("unity_workers.ros_tcp.bridge")
+unity_logger = logging.getLogger("unity_workers.ros_tcp.unity")
+
+
+class RosTcpBridge:
+    """TCP server speaking the ROS-TCP protocol to one Unity client at a time (sync, thread-based API)."""
+
+    def __init__(
+        self,
+        types: MessageTypes | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        name: str = "ros-tcp-bridge",
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        max_destination_bytes: int = DEFAULT_MAX_DESTINATION_BYTES,
+    ) -> None:
+        self.types = types if types is not None else MessageTypes()
+        self.host, self._requested_port, self.name = host, port, name
+        self._caps = {"max_payload_bytes": max_payload_bytes, "max_destination_bytes": max_destination_bytes}
+        self._cond = threading.Condition(threading.RLock())
+        self._session: Session | None = None
+        self._pending = PendingCalls()
+        self._topics = TopicCache()
+        self._handlers: dict[str, Callable[[Any], Any]] = {}
+        self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> RosTcpBridge:
+        """Bind and start accepting in a background thread; returns ``self``. Calling it twice is a no-op."""
+        if self._stop.is_set():
+            raise RuntimeError(f"{self.name} was closed; create a new bridge")
+        if self._listener is not None:
+            return self
+        listener = socket.create_server((self.host, self._requested_port), reuse_port=False)
+        listener.settimeout(0.1)
+        self._listener = listener
+        self._accept_thread = threading.Thread(target=self._accept_loop, name=f"{self.name}-accept", daemon=True)
+        self._accept_thread.start()
+        logger.info("%s listening on %s:%d", self.name, self.host, self.port)
+        return self
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (the free one picked when constructed with ``port=0``)."""
+        if self._listener is None:
+            raise RuntimeError(f"{self.name} is not started; call start() first")
+        return int(self._listener.getsockname()[1])
+
+    @property
+    def connected(self) -> bool:
+        """Whether a Unity client is connected now."""
+        with self._cond:
+            return self._session is not None
+
+    def close(self) -> None:
+        """Stop accepting, drop the client, fail pending calls. Idempotent."""
+        self._stop.set()
+        with self._cond:
+            session, self._session = self._session, None
+        if session is not None:
+            session.conn.close("bridge closed")
+            session.conn.join(2.0)
+        if self._listener is not None:
+            self._listener.close()
+        if self._accept_thread is not None and self._accept_thread is not threading.current_thread():
+            self._accept_thread.join(2.0)
+        self._pending.fail(None, f"{self.name} closed")
+
+    def __enter__(self) -> RosTcpBridge:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            conn = FrameConnection(sock, self._on_frame, self._on_closed, name=self.name, **self._caps)
+            session = Session(conn)
+            with self._cond:
+                old, self._session = self._session, session
+            if old is not None:
+                old.conn.close(f"replaced by a new connection from {conn.peer}")
+            try:
+                conn.send(command_to_unity("__handshake", HANDSHAKE))
+            except ConnectionError:
+                continue
+            logger.info("%s: Unity client connected from %s", self.name, conn.peer)
+            conn.start()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _on_closed(self, conn: FrameConnection, reason: str) -> None:
+        with self._cond:
+            if self._session is not None and self._session.conn is conn:
+                self._session = None
+            self._cond.notify_all()
+        logger.info("%s: connection from %s closed: %s", self.name, conn.peer, reason)
+        self._pending.fail(conn, f"connection to Unity at {conn.peer} closed: {reason}")
+
+    # ------------------------------------------------------------------ incoming frames (reader thread)
+    def _on_frame(self, conn: FrameConnection, frame: Frame) -> None:
+        with self._cond:
+            session = self._session if self._session is not None and self._session.conn is conn else None
+        if session is None:
+            return
+        if session.expect is not None:
+            (command, srv_id), session.expect = session.expect, None
+            if command == "__response":
+                self._on_response(session, srv_id, frame)
+            else:
+                self._on_unity_request(session, srv_id, frame)
+        elif frame.is_keepalive:
+            conn.send(KEEPALIVE_FRAME)
+        elif frame.is_syscommand:
+            self._on_syscommand(session, frame.destination, decode_syscommand(frame.payload))
+        else:
+            self._on_message(session, frame)
+
+    def _on_syscommand(self, session: Session, command: str, params: dict[str, Any]) -> None:
+        if command in UNITY_LOG_LEVELS:
+            text = params.get("text")
+            if not isinstance(text, str):
+                raise ProtocolError(f"{command} needs a string 'text', got {params!r}")
+            unity_logger.log(UNITY_LOG_LEVELS[command], "%s", text)
+        elif command in REGISTRATIONS:
+            reg = parse_registration(command, params, self.types)
+            with self._cond:
+                session.regs[REGISTRATIONS[command]][topic_key(reg.topic)] = reg
+                self._cond.notify_all()
+            logger.debug("%s: %s %s (%s)", self.name, command, reg.topic, reg.message_name)
+        elif command in REMOVALS:
+            if not isinstance(topic := params.get("topic"), str):
+                raise ProtocolError(f"{command} needs a string 'topic', got {params!r}")
+            with self._cond:
+                session.regs[REMOVALS[command]].pop(topic_key(topic), None)
+        elif command in ("__request", "__response"):
+            srv_id = params.get("srv_id")
+            if not isinstance(srv_id, int) or isinstance(srv_id, bool):
+                raise ProtocolError(f"{command} needs an integer 'srv_id', got {params!r}")
+            session.expect = (command, srv_id)
+        elif command == "__topic_list":
+            regs = [r for table in session.regs.values() for r in table.values()]
+            reply = {"topics": [r.topic for r in regs], "types": [r.message_name for r in regs]}
+            session.conn.send(command_to_unity("__topic_list", reply))
+        elif command != "__handshake":
+            logger.warning("%s: ignoring unsupported system command %s %r", self.name, command, params)
+
+    def _on_response(self, session: Session, srv_id: int, frame: Frame) -> None:
+        pending = self._pending.pop(srv_id)
+        if pending is None:
+            logger.warning("%s: response for unknown or expired srv_id %d (%s)", self.name, srv_id, frame.destination)
+            return
+        rtype = pending.response_type
+        try:
+            pending.finish(frame.payload if rtype is None else self.types.deserialize(frame.payload, rtype))
+        except ValueError as exc:
+            pending.finish(error=ProtocolError(f"bad response to call {srv_id} ({pending.service!r}): {exc}"))
+            raise
+
+    def _on_unity_request(self, session: Session, srv_id: int, frame: Frame) -> None:
+        reg = session.regs["ros_services"].get(topic_key(frame.destination))
+        handler = self._handlers.get(topic_key(frame.destination))
+        if reg is None or handler is None:
+            text = f"{self.name}: Unity called {frame.destination!r} (srv_id {srv_id}); no handler provided"
+            logger.error("%s", text)
+            session.conn.send(command_to_unity("__error", {"text": text}))
+            return
+        request = self.types.deserialize(frame.payload, reg.types[0])
+        try:
+            response = handler(request)
+            if isinstance(response, Mapping):
+                response = self.types.build(reg.types[1], response)
+            payload = self.types.serialize(response, reg.types[1])
+        except Exception:
+            logger.exception("%s: handler for %r failed (srv_id %d)", self.name, frame.destination, srv_id)
+            return
+        reply = command_to_unity("__response", {"srv_id": srv_id}) + encode_frame(frame.destination, payload)
+        session.conn.send(reply)
+
+    def _on_message(self, session: Session, frame: Frame) -> None:
+        reg = session.regs["publishers"].get(topic_key(frame.destination))
+        if reg is None:
+            text = f"{self.name}: not registered to publish topic {frame.destination!r}; message ignored"
+            logger.warning("%s", text)
+            session.conn.send(command_to_unity("__error", {"text": text}))
+            return
+        self._topics.put(reg.topic, self.types.deserialize(frame.payload, reg.types[0]))
+
+    # ------------------------------------------------------------------ public API
+    def wait_for_client(self, timeout_s: float) -> bool:
+        """Wait until a Unity client is connected; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._session is not None, timeout_s)
+
+    def wait_for_service(self, name: str, timeout_s: float) -> bool:
+        """Wait until the connected Unity registered service ``name`` with ``__unity_service``; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._reg("unity_services", name) is not None, timeout_s)
+
+    def registered_services(self) -> dict[str, str]:
+        """Services the connected Unity implements: name → ``message_name``."""
+        return self._table("unity_services")
+
+    def subscriptions(self) -> dict[str, str]:
+        """Topics the connected Unity subscribed to (``publish`` targets): topic → ``message_name``."""
+        return self._table("subscribers")
+
+    def publications(self) -> dict[str, str]:
+        """Topics the connected Unity publishes: topic → ``message_name``."""
+        return self._table("publishers")
+
+    def _table(self, table: str) -> dict[str, str]:
+        with self._cond:
+            return self._session.table(table) if self._session else {}
+
+    def _reg(self, table: str, name: str) -> Registration | None:
+        return self._session.lookup(table, name) if self._session else None
+
+    def call_unity_service(self, name: str, request: Any, timeout_s: float = 10.0, *, raw: bool = False) -> Any:
+        """Call a service Unity implements and wait for its response.
+
+        ``request`` may be CDR bytes, a message object or a dict (built with the request type).
+        Returns the deserialized response, or its CDR bytes when ``raw`` is true.
+
+        Raises:
+            TimeoutError: no response within ``timeout_s`` (names the service, timeout and srv id).
+            ConnectionError: no client, or the connection dropped before the response.
+            LookupError: the connected Unity did not register ``name``.
+        """
+        with self._cond:
+            session, reg = self._session, self._reg("unity_services", name)
+            if session is None:
+                raise ConnectionError(f"cannot call {name!r}: no Unity client is connected to {self.name}")
+            if reg is None:
+                known = sorted(self.registered_services())
+                raise LookupError(f"Unity did not register service {name!r}; registered: {known}")
+            pending = self._pending.add(name, session.conn, None if raw else reg.types[1])
+            srv_id = pending.srv_id
+        try:
+            payload = self.types.to_cdr(request, reg.types[0])
+            session.conn.send(command_to_unity("__request", {"srv_id": srv_id}) + encode_frame(reg.topic, payload))
+        except BaseException:
+            self._pending.pop(srv_id)
+            raise
+        start = time.monotonic()
+        if not pending.done.wait(timeout_s):
+            self._pending.pop(srv_id)
+            raise TimeoutError(f"Unity service {name!r} did not answer call {srv_id} within {timeout_s:g} s")
+        if pending.error is not None:
+            raise pending.error
+        logger.debug("%s: call %d to %r took %.4f s", self.name, srv_id, name, time.monotonic() - start)
+        return pending.result
+
+    def publish(self, topic: str, msg: Any) -> None:
+        """Send ``msg`` (bytes, message or dict) to a topic the connected Unity subscribed to."""
+        with self._cond:
+            session, reg = self._session, self._reg("subscribers", topic)
+        if session is None:
+            raise ConnectionError(f"cannot publish to {topic!r}: no Unity client is connected to {self.name}")
+        if reg is None:
+            raise LookupError(f"Unity did not subscribe to {topic!r}; subscribed: {sorted(self.subscriptions())}")
+        session.conn.send(encode_frame(reg.topic, self.types.to_cdr(msg, reg.types[0])))
+
+    def latest(self, topic: str) -> Any | None:
+        """The latest message Unity published on ``topic`` (kept across reconnects), or None."""
+        return self._topics.latest(topic)
+
+    def message_count(self, topic: str) -> int:
+        """How many messages arrived on ``topic`` since the bridge started."""
+        return self._topics.count(topic)
+
+    def wait_for_message(self, topic: str, timeout_s: float, *, after_count: int = 0) -> Any | None:
+        """Wait until more than ``after_count`` messages arrived on ``topic``; the latest (None on timeout)."""
+        return self._topics.wait(topic, timeout_s, after_count)
+
+    def add_callback(self, topic: str, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(msg)`` (on the reader thread) for every message Unity publishes on ``topic``."""
+        self._topics.add_callback(topic, callback)
+
+    def provide_service(self, name: str, handler: Callable[[Any], Any]) -> None:
+        """Answer Unity's calls to ROS service ``name`` (registered by Unity with ``__ros_service``)."""
+        with self._cond:
+            self._handlers[topic_key(name)] = handler
+
+    def send_log(self, text: str, level: str = "__log") -> None:
+        """Send a ``__log``/``__warn``/``__error`` line to the connected Unity."""
+        if level not in UNITY_LOG_LEVELS:
+            raise ValueError(f"level must be one of {sorted(UNITY_LOG_LEVELS)}, got {level!r}")
+        with self._cond:
+            session = self._session
+        if session is None:
+            raise ConnectionError(f"no Unity client is connected to {self.name}")
+        session.conn.send(command_to_unity(level, {"text": text}))
