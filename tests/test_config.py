@@ -76,6 +76,16 @@ def test_overrides_set_any_key_with_yaml_types(tmp_path: Path) -> None:
     assert config.training.pretrained_model is None
 
 
+def test_ray_style_cpu_gpu_in_resources(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, "workers:\n  resources: {CPU: 1, unity: 1}\nlearner:\n  resources: {GPU: 1}\n")
+    )
+    assert config.workers.num_cpus == 1 and config.workers.resources == {"unity": 1}
+    assert config.learner.num_gpus == 1 and config.learner.resources == {}
+    with pytest.raises(ConfigError, match=r"workers: resources\.CPU=1 contradicts num_cpus=0\.5"):
+        load_config(write(tmp_path, "workers:\n  num_cpus: 0.5\n  resources: {CPU: 1}\n"))
+
+
 def test_resolved_config_round_trips(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     again = load_config(write(tmp_path, config_to_yaml(config), "resolved.yaml"))

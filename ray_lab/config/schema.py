@@ -9,9 +9,24 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
+
+
+def lift_cpu_gpu(data: Any) -> Any:
+    """Accept Ray's spelling `resources: {CPU: 1, GPU: 1, unity: 1}`: CPU/GPU move to `num_cpus`/`num_gpus`."""
+    if not isinstance(data, dict) or not isinstance(data.get("resources"), dict):
+        return data
+    data, resources = dict(data), dict(data["resources"])
+    for ray_name, field in (("CPU", "num_cpus"), ("GPU", "num_gpus")):
+        if ray_name in resources:
+            amount = resources.pop(ray_name)
+            if field in data and data[field] != amount:
+                raise ValueError(f"resources.{ray_name}={amount!r} contradicts {field}={data[field]!r}; set one")
+            data[field] = amount
+    data["resources"] = resources
+    return data
 
 
 class Section(BaseModel):
@@ -143,7 +158,8 @@ class WorkersSection(Section):
     num_cpus: float = Field(0.25, ge=0, description="CPUs each worker reserves (fractional: fits a 2-core laptop).")
     num_gpus: float = Field(0.0, ge=0, description="GPUs each worker reserves (for GPU-rendering simulators).")
     resources: dict[str, float] = Field(
-        default_factory=dict, description="Custom resources per worker, e.g. `{unity: 1}`."
+        default_factory=dict,
+        description="Custom resources per worker, e.g. `{unity: 1}` (`CPU`/`GPU` here set num_cpus/num_gpus).",
     )
     step_timeout_s: float = Field(60.0, gt=0, description="A vector step or reset slower than this is an error.")
     max_restarts: int = Field(3, ge=0, description="How often Ray may restart a dead worker actor.")
@@ -156,6 +172,8 @@ class WorkersSection(Section):
     eval_envs_per_worker: int = Field(
         5, gt=0, description="Envs per eval worker; episodes beyond that run in further batches."
     )
+
+    _lift_cpu_gpu = model_validator(mode="before")(lift_cpu_gpu)
 
 
 class LearnerSection(Section):
@@ -174,6 +192,8 @@ class LearnerSection(Section):
     placement_timeout_s: float = Field(
         120.0, gt=0, description="How long to wait for the cluster to fit the placement group."
     )
+
+    _lift_cpu_gpu = model_validator(mode="before")(lift_cpu_gpu)
 
 
 class VecNormalizeSection(Section):

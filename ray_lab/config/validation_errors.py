@@ -57,10 +57,9 @@ def _type_name(annotation: Any) -> str:
 
 
 def _expected(message: str) -> str:
-    for prefix in ("Input should be ", "Value error, "):
-        if message.startswith(prefix):
-            return "expected " + message[len(prefix) :]
-    return message
+    if message.startswith("Input should be "):
+        return "expected " + message[len("Input should be ") :]
+    return message.removeprefix("Value error, ")
 
 
 def problems_from_validation(
@@ -85,7 +84,7 @@ def problems_from_validation(
             message = f"expected {_type_name(field.annotation)}, got {first['input']!r}"
         else:
             message = _expected(first["msg"])
-            if first["type"] != "missing":
+            if first["type"] not in ("missing", "value_error"):
                 message += f", got {first['input']!r}"
         problems.append(Problem(source_of(key), key, message))
     return problems
