@@ -1,0 +1,82 @@
+"""`PlayerOptions`: how to launch one headless Unity player (or a stand-in) for one env worker."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["PlayerOptions"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlayerOptions:
+    """Launch settings of one Unity player process, owned by env worker ``worker_index``.
+
+    Exactly one of ``build`` (a Linux ``.x86_64`` player or any executable file) and ``command``
+    (an argv prefix such as ``[sys.executable, "-m", "my_sim"]``, stored as a tuple, for Python
+    stand-in simulators and tests) must be given. The ROS-TCP port is not an option: the bridge binds port 0 first and
+    the launcher is handed the port it got (see :func:`unity_workers.launcher.command.player_command`).
+
+    The timing options (``time_scale``, ``sample_time``, ``fixed_delta_time``,
+    ``fixed_updates_per_step``, ``pause``) are passed to the player only when set.
+    ``graphics=True`` drops ``-nographics`` (needed when camera observations must render);
+    ``batchmode=False`` opens a window (for watching with ``ray-lab play``).
+    ``env`` is added to the inherited environment of the player.
+    """
+
+    build: Path | None = None
+    command: Sequence[str] | None = None
+    log_dir: Path
+    worker_index: int
+    ros_ip: str = "127.0.0.1"
+    environment_id: int = 0
+    time_scale: float | None = None
+    sample_time: float | None = None
+    fixed_delta_time: float | None = None
+    fixed_updates_per_step: int | None = None
+    pause: bool = False
+    graphics: bool = False
+    batchmode: bool = True
+    extra_args: tuple[str, ...] = ()
+    connect_timeout_s: float = 60.0
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.build is None) == (self.command is None):
+            raise ValueError(
+                f"give exactly one of build= (a player executable) and command= (an argv prefix); "
+                f"got build={self.build!r}, command={self.command!r}"
+            )
+        if self.build is not None:
+            object.__setattr__(self, "build", Path(self.build))
+        if self.command is not None:
+            command = tuple(str(part) for part in self.command)
+            if not command:
+                raise ValueError("command= must not be empty; e.g. command=[sys.executable, '-m', 'my_sim']")
+            object.__setattr__(self, "command", command)
+        object.__setattr__(self, "log_dir", Path(self.log_dir))
+        object.__setattr__(self, "extra_args", tuple(str(arg) for arg in self.extra_args))
+        if self.worker_index < 0:
+            raise ValueError(f"worker_index must be >= 0, got {self.worker_index}")
+        if self.environment_id < 0:
+            raise ValueError(f"environment_id must be >= 0, got {self.environment_id}")
+        for name in ("time_scale", "sample_time", "fixed_delta_time"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0 when set, got {value!r}")
+        if self.fixed_updates_per_step is not None and self.fixed_updates_per_step < 1:
+            raise ValueError(f"fixed_updates_per_step must be >= 1 when set, got {self.fixed_updates_per_step}")
+        if not (math.isfinite(self.connect_timeout_s) and self.connect_timeout_s > 0):
+            raise ValueError(f"connect_timeout_s must be a finite number > 0, got {self.connect_timeout_s!r}")
+
+    @property
+    def log_path(self) -> Path:
+        """The player log (``-logFile``): ``<log_dir>/worker_<k>.log``."""
+        return self.log_dir / f"worker_{self.worker_index}.log"
+
+    @property
+    def output_path(self) -> Path:
+        """Where the player's stdout and stderr go: ``<log_dir>/worker_<k>.out``."""
+        return self.log_dir / f"worker_{self.worker_index}.out"
