@@ -1,0 +1,103 @@
+"""`NavAdapter`: observation, reward and termination of the nav task from ``NavState`` responses.
+
+The adapter turns the ``state`` field of an ``EnvironmentStep`` / ``EnvironmentReset`` response
+(``ray_lab_interfaces/msg/NavState``) into a gymnasium observation and reward, and builds the
+request dicts. It works for the reference simulator and for any Unity build speaking the same types.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+__all__ = ["NavAdapter"]
+
+
+class NavAdapter:
+    """Nav task adapter: 16 scaled lidar ranges, relative target (dx, dy), cos/sin heading error.
+
+    Observation (float32, ``n_rays + 4``): ``lidar / max_range`` in [0, 1], the target in the robot
+    frame divided by ``position_scale`` (clipped to [-2, 2]), ``cos`` and ``sin`` of the heading error.
+    Reward: ``progress_scale * (previous distance - distance) - step_penalty``, plus
+    ``reach_bonus`` on reaching and ``-collision_penalty`` on collision.
+    """
+
+    def __init__(
+        self,
+        n_rays: int = 16,
+        max_range: float = 5.0,
+        position_scale: float = 10.0,
+        progress_scale: float = 10.0,
+        reach_bonus: float = 10.0,
+        collision_penalty: float = 10.0,
+        step_penalty: float = 0.01,
+    ) -> None:
+        if n_rays < 1 or max_range <= 0 or position_scale <= 0:
+            raise ValueError(
+                f"need n_rays >= 1, max_range > 0 and position_scale > 0, got {n_rays}, {max_range}, {position_scale}"
+            )
+        self.n_rays, self.max_range, self.position_scale = n_rays, max_range, position_scale
+        self.progress_scale, self.reach_bonus = progress_scale, reach_bonus
+        self.collision_penalty, self.step_penalty = collision_penalty, step_penalty
+        low = np.concatenate([np.zeros(n_rays), [-2.0, -2.0, -1.0, -1.0]]).astype(np.float32)
+        high = np.concatenate([np.ones(n_rays), [2.0, 2.0, 1.0, 1.0]]).astype(np.float32)
+        self.observation_space: spaces.Box = spaces.Box(low, high, dtype=np.float32)
+        self.action_space: spaces.Box = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+
+    # ------------------------------------------------------------------ requests
+    def make_step_request(self, action: Any) -> dict[str, Any]:
+        """The ``EnvironmentStep`` request: ``action`` clipped to the action space, as float32."""
+        act = np.clip(np.asarray(action, dtype=np.float32).reshape(-1), -1.0, 1.0)
+        if act.shape != (2,):
+            raise ValueError(f"nav action must have 2 numbers [linear, yaw_rate], got shape {act.shape}")
+        return {"action": act}
+
+    def make_reset_request(self, seed: int | None) -> dict[str, Any]:
+        """The ``EnvironmentReset`` request (``seed`` -1 means "no seed")."""
+        return {"reset": True, "seed": -1 if seed is None else int(seed)}
+
+    # ------------------------------------------------------------------ responses
+    @staticmethod
+    def _state(response: Any) -> Any:
+        return getattr(response, "state", response)
+
+    def observation(self, response: Any) -> np.ndarray:
+        """The observation vector of a step/reset response."""
+        s = self._state(response)
+        lidar = np.asarray(s.lidar_ranges, dtype=np.float32).reshape(-1)
+        if lidar.shape != (self.n_rays,):
+            raise ValueError(f"expected {self.n_rays} lidar ranges, got {lidar.shape[0]}")
+        dx, dy = float(s.target_x) - float(s.robot_x), float(s.target_y) - float(s.robot_y)
+        yaw = float(s.robot_yaw)
+        c, si = math.cos(yaw), math.sin(yaw)
+        local_x, local_y = c * dx + si * dy, -si * dx + c * dy
+        error = math.atan2(local_y, local_x)
+        rel = np.clip(np.array([local_x, local_y]) / self.position_scale, -2.0, 2.0)
+        obs = np.concatenate([np.clip(lidar / self.max_range, 0.0, 1.0), rel, [math.cos(error), math.sin(error)]])
+        return obs.astype(np.float32)
+
+    def reward(self, response: Any, previous: Any | None) -> float:
+        """Progress towards the target (x ``progress_scale``) minus a step penalty, plus terminal bonuses."""
+        s = self._state(response)
+        reward = -self.step_penalty
+        if previous is not None:
+            reward += self.progress_scale * (
+                float(self._state(previous).distance_to_target) - float(s.distance_to_target)
+            )
+        if bool(s.reached_target):
+            reward += self.reach_bonus
+        if bool(s.collided):
+            reward -= self.collision_penalty
+        return float(reward)
+
+    def terminated(self, response: Any) -> bool:
+        """Reached the target or collided with a wall."""
+        s = self._state(response)
+        return bool(s.reached_target) or bool(s.collided)
+
+    def truncated(self, response: Any) -> bool:
+        """The simulator's step-limit flag."""
+        return bool(self._state(response).truncated)
