@@ -24,7 +24,7 @@ def resolve_run_dir(config: ExperimentConfig, run: str | None, source: str) -> P
     direct = Path(name).expanduser()
     if direct.is_dir():
         return direct
-    env_folder = config.environment.id.replace("/", "-")
+    env_folder = config.environment.name.replace("/", "-")
     nested = Path(config.experiment.output_dir) / env_folder / config.training.algorithm / name
     if nested.is_dir():
         return nested

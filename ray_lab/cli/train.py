@@ -50,7 +50,7 @@ def preflight(config: ExperimentConfig, source: str) -> Path | None:
 def new_run_dir(config: ExperimentConfig) -> Path:
     """A fresh run folder (never an existing one) holding the resolved `config.yaml`."""
     run_dir = create_run_dir(
-        Path(config.experiment.output_dir), config.environment.id, config.training.algorithm, config.experiment.name
+        Path(config.experiment.output_dir), config.environment.name, config.training.algorithm, config.experiment.name
     )
     atomic_write_text(RunLayout(run_dir).config_yaml, config_to_yaml(config))
     return run_dir

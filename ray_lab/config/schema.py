@@ -62,6 +62,11 @@ class EnvironmentSection(Section):
     video_trigger: int = Field(5000, gt=0, description="Start a training video every this many vector steps.")
     video_length: int = Field(500, gt=0, description="Length of each training video, in steps.")
 
+    @property
+    def name(self) -> str:
+        """The env id without a `module:` prefix (run folders and W&B groups use it)."""
+        return self.id.rpartition(":")[2]
+
 
 class EvalSection(Section):
     """Seeded evaluation rounds on dedicated eval workers (`training.training.eval`)."""

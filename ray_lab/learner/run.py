@@ -55,7 +55,7 @@ def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:
     return WandbSink(
         project=t.project,
         entity=t.entity,
-        group=t.group or config.environment.id,
+        group=t.group or config.environment.name,
         run_name=layout.root.name,
         mode=t.mode,
         tags=list(t.tags),
@@ -113,7 +113,7 @@ def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgo
         layout.progress_csv,
         layout.evaluations_csv,
         layout.learning_curve_png,
-        title=f"{config.training.algorithm.upper()} on {config.environment.id}",
+        title=f"{config.training.algorithm.upper()} on {config.environment.name}",
     )
     if config.tracking.log_model_artifacts:
         sink.log_artifact(layout.model_zip, name=f"{layout.root.name}-model", aliases=["final", "latest"])
