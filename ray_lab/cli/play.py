@@ -92,17 +92,20 @@ def _load_config(args: argparse.Namespace) -> tuple[ExperimentConfig, str]:
 
 def run_play(args: argparse.Namespace) -> int:
     """Play the model; prints one line per episode and the mean."""
-    from ray_lab.cli.train import preflight
     from ray_lab.learner.algorithms import resolve_algorithm
     from ray_lab.learner.build import build_local_env, load_pretrained_vecnormalize
+    from ray_lab.learner.pretrained import check_compatible
     from ray_lab.tracking.progress import print_summary
 
     config, source = _load_config(args)
     run_dir = resolve_run_dir(config, args.run, source)
     model_zip = resolve_model(run_dir, args.model or config.play.pretrained_model, source)
-    config.training.pretrained_model = str(model_zip)
-    preflight(config, source)
     env = build_local_env(config, 1, render_mode="rgb_array" if args.record else None)
+    try:
+        check_compatible(model_zip, env.observation_space, env.action_space, source)
+    except ConfigError:
+        env.close()
+        raise
     load_pretrained_vecnormalize(env, model_zip)
     model = resolve_algorithm(config.training.algorithm).load(model_zip, device="cpu")
     eval_cfg = config.loop.eval

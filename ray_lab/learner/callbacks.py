@@ -51,12 +51,12 @@ class ProgressCallback(BaseCallback):
         elapsed = time.monotonic() - self._t0
         if elapsed > 0:
             self.state.steps_per_s = (self.num_timesteps - self._steps0) / elapsed
-        buffer = self.model.ep_info_buffer
-        if buffer:
-            self.state.train_return = float(np.mean([info["r"] for info in buffer]))
         return not self.stop_requested.is_set()
 
     def _on_rollout_end(self) -> None:
+        buffer = self.model.ep_info_buffer
+        if buffer:
+            self.state.train_return = float(np.mean([info["r"] for info in buffer]))
         self.logger.record("workers/steps_per_s", self.state.steps_per_s)
         self.logger.record("workers/num_envs", self.training_env.num_envs)
 

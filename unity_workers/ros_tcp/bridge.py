@@ -37,6 +37,7 @@ from .protocol import (
     Session,
     command_to_unity,
     parse_registration,
+    parse_srv_id,
     topic_key,
 )
 from .state import PendingCalls, TopicCache
@@ -190,10 +191,7 @@ class RosTcpBridge:
             with self._cond:
                 session.regs[REMOVALS[command]].pop(topic_key(topic), None)
         elif command in ("__request", "__response"):
-            srv_id = params.get("srv_id")
-            if not isinstance(srv_id, int) or isinstance(srv_id, bool):
-                raise ProtocolError(f"{command} needs an integer 'srv_id', got {params!r}")
-            session.expect = (command, srv_id)
+            session.expect = (command, parse_srv_id(command, params))
         elif command == "__topic_list":
             regs = [r for table in session.regs.values() for r in table.values()]
             reply = {"topics": [r.topic for r in regs], "types": [r.message_name for r in regs]}

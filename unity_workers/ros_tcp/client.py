@@ -25,7 +25,7 @@ from .framing import (
     encode_syscommand,
 )
 from .messages import MessageTypes
-from .protocol import UNITY_LOG_LEVELS, topic_key
+from .protocol import UNITY_LOG_LEVELS, parse_srv_id, topic_key
 from .state import PendingCalls, TopicCache
 from .transport import FrameConnection
 
@@ -245,10 +245,7 @@ class UnityLikeClient:
                 self.handshake = params
                 self._cond.notify_all()
         elif command in ("__request", "__response"):
-            srv_id = params.get("srv_id")
-            if not isinstance(srv_id, int) or isinstance(srv_id, bool):
-                raise ProtocolError(f"{command} needs an integer 'srv_id', got {params!r}")
-            self._expect = (command, srv_id)
+            self._expect = (command, parse_srv_id(command, params))
         elif command == "__topic_list":
             with self._cond:
                 self.topic_list = params

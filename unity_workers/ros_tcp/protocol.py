@@ -91,3 +91,11 @@ class Session:
     def table(self, table: str) -> dict[str, str]:
         """``table`` as name → ``message_name``, with the names exactly as Unity sent them."""
         return {r.topic: r.message_name for r in self.regs[table].values()}
+
+
+def parse_srv_id(command: str, params: Mapping[str, Any]) -> int:
+    """The integer `srv_id` of a `__request` / `__response` command; ProtocolError otherwise."""
+    srv_id = params.get("srv_id")
+    if not isinstance(srv_id, int) or isinstance(srv_id, bool):
+        raise ProtocolError(f"{command} needs an integer 'srv_id', got {params!r}")
+    return srv_id
