@@ -70,8 +70,12 @@ def serve_step(bridge: RosTcpBridge, types: MessageTypes) -> UnityLikeClient:
     return client
 
 
-def test_handshake_first_and_keepalive_answered(bridge: RosTcpBridge) -> None:
+def test_confirmation_then_handshake_and_keepalive_answered(bridge: RosTcpBridge) -> None:
     with socket.create_connection(("127.0.0.1", bridge.port), timeout=5) as sock:
+        first = b""
+        while len(first) < 8:
+            first += sock.recv(8 - len(first))
+        assert first == b"\x00" * 8  # ros_tcp_endpoint confirms a connection with 8 zero bytes
         reader, frames = FrameReader(), list[Frame]()
         while not frames:
             frames = reader.feed(sock.recv(4096))

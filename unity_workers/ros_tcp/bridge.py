@@ -1,6 +1,7 @@
 """`RosTcpBridge`: ray-lab's pure-Python stand-in for the ``ros_tcp_endpoint`` server.
 
-Unity (ROS-TCP-Connector) connects as a TCP client. The bridge sends the ``__handshake``, records
+Unity (ROS-TCP-Connector) connects as a TCP client. The bridge confirms the connection with a
+keepalive (8 zero bytes), sends the ``__handshake``, records
 Unity's registrations, keeps the latest message per topic Unity publishes, calls the services Unity
 implements (``__request``/``__response``, ids from 1001, with timeouts), publishes to topics Unity
 subscribed to and forwards Unity's ``__log``/``__warn``/``__error`` to Python logging. One client
@@ -137,8 +138,8 @@ class RosTcpBridge:
                 old, self._session = self._session, session
             if old is not None:
                 old.conn.close(f"replaced by a new connection from {conn.peer}")
-            try:
-                conn.send(command_to_unity("__handshake", HANDSHAKE))
+            try:  # like ros_tcp_endpoint: 8 zero bytes confirm the connection, then the handshake
+                conn.send(KEEPALIVE_FRAME + command_to_unity("__handshake", HANDSHAKE))
             except ConnectionError:
                 continue
             logger.info("%s: Unity client connected from %s", self.name, conn.peer)
