@@ -58,7 +58,7 @@ def test_check_env_passes(make_env: MakeEnv) -> None:
 def test_registered_id_makes_a_unity_env(tmp_path: Path) -> None:
     env = gym.make(REFERENCE_NAV_ID, log_dir=str(tmp_path), max_restarts=3)
     try:
-        assert isinstance(env.unwrapped, UnityEnv) and env.unwrapped.max_restarts == 3
+        assert isinstance(env.unwrapped, UnityEnv) and env.unwrapped.unity_spec.max_restarts == 3
         obs, _ = env.reset(seed=1)
         assert obs.shape == (20,) and obs.dtype == np.float32
     finally:

@@ -100,7 +100,10 @@ def run_play(args: argparse.Namespace) -> int:
     config, source = _load_config(args)
     run_dir = resolve_run_dir(config, args.run, source)
     model_zip = resolve_model(run_dir, args.model or config.play.pretrained_model, source)
-    env = build_local_env(config, 1, render_mode="rgb_array" if args.record else None)
+    # A simulator player opens its window to watch (no -batchmode), or renders headless for --record.
+    watch = "human" if config.environment.unity is not None else None
+    render_mode = "rgb_array" if args.record else watch
+    env = build_local_env(config, 1, render_mode=render_mode, log_dir=RunLayout(run_dir).unity_dir)
     try:
         check_compatible(model_zip, env.observation_space, env.action_space, source)
     except ConfigError:

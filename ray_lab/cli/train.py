@@ -26,10 +26,26 @@ def default_config_path() -> Path:
     return Path(str(resources.files("ray_lab.defaults").joinpath(DEFAULT_CONFIG)))
 
 
+def _unity_preflight(config: ExperimentConfig, source: str) -> Path | None:
+    """Simulator envs are not launched here (the driver may have no build): spaces come from the adapter."""
+    unity, spec = config.environment.unity, config.training.pretrained_model
+    if unity is None or spec is None:
+        return None
+    model_zip = resolve_pretrained(spec, source, Path(config.experiment.output_dir) / ".pretrained_cache")
+    if unity.protocol == "ros_tcp":
+        from unity_workers.envs import make_adapter
+
+        adapter = make_adapter(unity)
+        check_compatible(model_zip, adapter.observation_space, adapter.action_space, source)
+    return model_zip  # gRPC sims report their spaces when they start; SB3 checks them when training starts
+
+
 def preflight(config: ExperimentConfig, source: str) -> Path | None:
     """Build one env here (so a broken `env_config` is a config error) and check the pretrained model."""
     from ray_lab.learner.build import build_local_env
 
+    if config.environment.unity is not None:
+        return _unity_preflight(config, source)
     try:
         env = build_local_env(config)
     except Exception as exc:  # whatever gymnasium.make raises for these kwargs
@@ -94,6 +110,8 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
         ("checkpoints", str(summary.checkpoints)),
         ("W&B", summary.wandb_url or ("offline: wandb sync " + str(run_dir / "wandb"))),
     ]
+    if config.environment.unity is not None:
+        rows.append(("simulator restarts", str(summary.env_restarts)))
     if summary.stopped_early:
         rows.append(("stopped early", "yes (interrupted); model.zip holds the model at that point"))
     print_summary(rows, title="ray-lab: training finished")
@@ -111,4 +129,7 @@ def _report_failure(exc: Exception, run_dir: Path) -> int:
         raise cause from None
     print(f"ray-lab: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     print(f"ray-lab: the run folder keeps what was written so far: {run_dir}", file=sys.stderr)
+    checkpoints = sorted(RunLayout(run_dir).checkpoints_dir.glob("*.zip"), key=lambda p: p.stat().st_mtime)
+    if checkpoints:
+        print(f"ray-lab: last checkpoint: {checkpoints[-1]}", file=sys.stderr)
     return 1

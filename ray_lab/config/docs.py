@@ -45,6 +45,10 @@ null, as in the seed pipeline's files, whose schema (`experiment`, `environment`
   a run never overwrites another. The folder holds `config.yaml` (the resolved config), `model.zip`,
   `best_model.zip`, `checkpoints/`, `evaluations.csv`, `progress.csv`, `tensorboard/`, `videos/`,
   `learning_curve.png`, `summary.json` and `wandb/`.
+- **Where do the guide's `unity:`, `ros:` and `n_environments:` keys go?** They load as written (top
+  level, the guide's names) and mean `environment.unity` (`build_path` → `build`, `headless_mode` →
+  `batchmode`), the ROS 2 namespace root (`ros.node_name`), and `workers.num_workers` (one Unity
+  instance per env worker). New configs use `environment.unity` directly; see `docs/unity.md`.
 - **Where is the training script?** `ray-lab train --config FILE` (or `python -m ray_lab train ...`),
   for gymnasium envs and simulators alike.
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from ray_lab.config.errors import ConfigError, Problem
 from ray_lab.config.schema import ExperimentConfig
+from ray_lab.config.seed_sections import lift_seed_sections
 from ray_lab.config.semantic import check_semantics
 from ray_lab.config.validation_errors import problems_from_validation
 
@@ -89,7 +90,7 @@ def build_config(data: dict[str, Any], source: str, overridden: set[str] = froze
         return f"{OVERRIDE_SOURCE} (on {source})" if hit else source
 
     try:
-        config = ExperimentConfig.model_validate(none_strings_to_null(data))
+        config = ExperimentConfig.model_validate(lift_seed_sections(none_strings_to_null(data), source))
     except ValidationError as exc:
         raise ConfigError(problems_from_validation(exc, ExperimentConfig, source_of)) from None
     problems: list[Problem] = [Problem(source_of(key), key, msg) for key, msg in check_semantics(config)]

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from unity_workers.spec import UnitySpec
+
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
 
 
@@ -61,6 +63,16 @@ class EnvironmentSection(Section):
     video_wrapper: bool = Field(False, description="Record training videos into the run's `videos/` folder.")
     video_trigger: int = Field(5000, gt=0, description="Start a training video every this many vector steps.")
     video_length: int = Field(500, gt=0, description="Length of each training video, in steps.")
+    unity: UnitySpec | None = Field(
+        None,
+        description="A simulator process per env (Unity build, reference sim or gRPC sim); see docs/unity.md.",
+    )
+
+    @model_validator(mode="after")
+    def _unity_id(self) -> EnvironmentSection:
+        if self.unity is not None and "id" not in self.model_fields_set:
+            object.__setattr__(self, "id", self.unity.display_name)  # names run folders and W&B groups
+        return self
 
     @property
     def name(self) -> str:

@@ -95,7 +95,12 @@ def check_env_id(env_id: str) -> str | None:
 def check_semantics(config: ExperimentConfig) -> list[KeyedProblem]:
     """All problems a typed config still has, as (dotted key, message)."""
     problems: list[KeyedProblem] = []
-    env_problem = check_env_id(config.environment.id)
+    unity = config.environment.unity
+    env_problem = None if unity is not None else check_env_id(config.environment.id)
+    if unity is not None:
+        from unity_workers.envs.checks import check_spec
+
+        problems += [(f"environment.unity.{key}", message) for key, message in check_spec(unity)]
     if env_problem:
         problems.append(("environment.id", env_problem))
     algo, algo_problems = _check_algorithm(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,13 +12,26 @@ import gymnasium as gym
 from stable_baselines3.common.monitor import Monitor
 
 from ray_lab.config.schema import EnvironmentSection
+from unity_workers.spec import UnitySpec
 
 HEADLESS_ENV = {"SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
 
 
 @dataclass(frozen=True)
+class UnityPlacement:
+    """Where one simulator-backed env sits: its worker, its slot there, its group and where logs go."""
+
+    worker_index: int
+    env_slot: int
+    environment_id: int
+    group: str = "train"
+    log_dir: str | None = None
+    ros2_namespace: str | None = None
+
+
+@dataclass(frozen=True)
 class EnvFactory:
-    """Builds one environment: `gymnasium.make(env_id, **env_kwargs)`, optionally in SB3's Monitor.
+    """Builds one environment: `gymnasium.make(env_id, **env_kwargs)` or a `UnityEnv`, optionally in Monitor.
 
     Instances are plain data, so they pickle cheaply to env workers on any node.
     """
@@ -26,6 +40,8 @@ class EnvFactory:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     render_mode: str | None = None
     monitor: bool = True
+    unity: UnitySpec | None = None
+    placement: UnityPlacement | None = None
 
     def __call__(self) -> gym.Env:
         import ray_lab.envs  # noqa: F401  (registers ray_lab/* ids inside the worker process)
@@ -34,24 +50,75 @@ class EnvFactory:
         if self.render_mode != "human":
             for name, value in HEADLESS_ENV.items():
                 os.environ.setdefault(name, value)
+        env = self._make_unity() if self.unity is not None else self._make_gym()
+        return Monitor(env) if self.monitor else env
 
+    def _make_gym(self) -> gym.Env:
         kwargs = dict(self.env_kwargs)
         if self.render_mode is not None:
             kwargs["render_mode"] = self.render_mode
-        env = gym.make(self.env_id, **kwargs)
-        return Monitor(env) if self.monitor else env
+        return gym.make(self.env_id, **kwargs)
+
+    def _make_unity(self) -> gym.Env:
+        from unity_workers.envs import UnityEnv
+
+        where = self.placement or UnityPlacement(0, 0, 0)
+        spec = self.unity
+        if self.render_mode == "human" and spec is not None:  # watch: a player window instead of -batchmode
+            spec = spec.model_copy(update={"batchmode": False, "graphics": True})
+        env = UnityEnv(
+            spec,
+            worker_index=where.worker_index,
+            env_slot=where.env_slot,
+            environment_id=where.environment_id,
+            group=where.group,
+            log_dir=where.log_dir,
+            ros2_namespace=where.ros2_namespace,
+            render_mode="rgb_array" if self.render_mode == "rgb_array" else None,
+        )
+        return env
+
+
+def ros_name(text: str) -> str:
+    """`text` as a valid ROS name token (letters, digits, underscores; not starting with a digit)."""
+    token = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_") or "run"
+    return token if not token[0].isdigit() else f"r_{token}"
 
 
 def make_env_factories(
-    env: EnvironmentSection, count: int, *, render_mode: str | None = None, monitor: bool | None = None
+    env: EnvironmentSection,
+    count: int,
+    *,
+    render_mode: str | None = None,
+    monitor: bool | None = None,
+    envs_per_worker: int = 1,
+    group: str = "train",
+    log_dir: str | None = None,
+    run_name: str | None = None,
 ) -> list[Callable[[], gym.Env]]:
-    """`count` factories for the configured environment (render mode and Monitor may be overridden)."""
+    """`count` factories for the configured environment (render mode and Monitor may be overridden).
+
+    Simulator-backed envs (`environment.unity`) learn their worker, slot and log folder from
+    `envs_per_worker`, `group` and `log_dir`, so worker k's player logs to `<log_dir>/worker_<k>.log`.
+    """
     if count <= 0:
         raise ValueError(f"expected a positive number of environments, got {count}")
-    factory = EnvFactory(
+    if envs_per_worker <= 0:
+        raise ValueError(f"expected a positive envs_per_worker, got {envs_per_worker}")
+    base = EnvFactory(
         env_id=env.id,
         env_kwargs=dict(env.env_config or {}),
         render_mode=render_mode if render_mode is not None else env.render_mode,
         monitor=env.monitor if monitor is None else monitor,
+        unity=env.unity,
     )
-    return [factory] * count
+    if env.unity is None:
+        return [base] * count
+    prefix = env.unity.ros2_namespace or (f"/ray_lab/{ros_name(run_name)}" if run_name else "/ray_lab")
+    factories: list[Callable[[], gym.Env]] = []
+    for i in range(count):
+        worker, slot = divmod(i, envs_per_worker)
+        namespace = f"{prefix.rstrip('/')}/{'' if group == 'train' else group + '_'}worker_{worker}"
+        placement = UnityPlacement(worker, slot, i, group, log_dir, namespace)
+        factories.append(EnvFactory(base.env_id, base.env_kwargs, base.render_mode, base.monitor, env.unity, placement))
+    return factories

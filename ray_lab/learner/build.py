@@ -23,6 +23,7 @@ from ray_lab.learner.algorithms import default_policy, resolve_algorithm
 from ray_lab.learner.artifacts import find_vecnormalize, load_vecnormalize_stats
 from ray_lab.learner.policy_kwargs import architecture_policy_kwargs
 from ray_lab.learner.schedules import apply_schedules
+from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.workers import RayVecEnv, WorkerOptions
 
 
@@ -91,18 +92,25 @@ def algorithm_gamma(config: ExperimentConfig) -> float:
     return float(config.training.algorithm_parameters.get("gamma", fallback))
 
 
-def build_train_env(config: ExperimentConfig, placement_group: Any, videos_dir: Path) -> VecEnv:
+def build_train_env(config: ExperimentConfig, placement_group: Any, layout: RunLayout) -> VecEnv:
     """The training envs on `num_workers` env-worker actors, wrapped as configured."""
     env = config.environment
     render_mode = "rgb_array" if env.video_wrapper else env.render_mode
-    factories = make_env_factories(env, config.num_envs, render_mode=render_mode)
+    factories = make_env_factories(
+        env,
+        config.num_envs,
+        render_mode=render_mode,
+        envs_per_worker=config.workers.envs_per_worker,
+        log_dir=str(layout.unity_dir),
+        run_name=layout.root.name,
+    )
     venv: VecEnv = RayVecEnv(factories, worker_options(config, "train", placement_group, 1))
     venv = wrap_vec_env(venv, config, training=True, gamma=algorithm_gamma(config))
     if env.video_wrapper:
         trigger = env.video_trigger
         venv = VecVideoRecorder(
             venv,
-            str(videos_dir),
+            str(layout.videos_dir),
             record_video_trigger=lambda step: step % trigger == 0,
             video_length=env.video_length,
             name_prefix="train",
@@ -110,17 +118,38 @@ def build_train_env(config: ExperimentConfig, placement_group: Any, videos_dir: 
     return venv
 
 
-def build_eval_env(config: ExperimentConfig, placement_group: Any) -> VecEnv:
+def build_eval_env(config: ExperimentConfig, placement_group: Any, layout: RunLayout) -> VecEnv:
     """Eval envs on dedicated workers; Monitor off and rewards raw (VecNormalize never updates here)."""
-    factories = make_env_factories(config.environment, num_eval_envs(config), monitor=False)
+    factories = make_env_factories(
+        config.environment,
+        num_eval_envs(config),
+        monitor=False,
+        envs_per_worker=config.workers.eval_envs_per_worker,
+        group="eval",
+        log_dir=str(layout.unity_dir),
+        run_name=layout.root.name,
+    )
     offset = 1 + num_train_workers(config)
     venv: VecEnv = RayVecEnv(factories, worker_options(config, "eval", placement_group, offset))
     return wrap_vec_env(venv, config, training=False, gamma=algorithm_gamma(config))
 
 
-def build_local_env(config: ExperimentConfig, num_envs: int = 1, render_mode: str | None = None) -> VecEnv:
-    """Envs in this process (for play and config checks), wrapped like the eval envs."""
-    factories = make_env_factories(config.environment, num_envs, render_mode=render_mode, monitor=False)
+def build_local_env(
+    config: ExperimentConfig, num_envs: int = 1, render_mode: str | None = None, log_dir: Path | None = None
+) -> VecEnv:
+    """Envs in this process (for play and config checks), wrapped like the eval envs.
+
+    Simulator players log to `log_dir` as `play_worker_0.log` (a temporary folder when None).
+    """
+    factories = make_env_factories(
+        config.environment,
+        num_envs,
+        render_mode=render_mode,
+        monitor=False,
+        envs_per_worker=num_envs,
+        group="play",
+        log_dir=None if log_dir is None else str(log_dir),
+    )
     venv: VecEnv = DummyVecEnv(list(factories))
     return wrap_vec_env(venv, config, training=False, gamma=algorithm_gamma(config))
 

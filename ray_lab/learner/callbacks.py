@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
@@ -25,6 +26,7 @@ class ProgressState:
     eval_return: float | None = None
     eval_rounds: int = 0
     checkpoints: int = 0
+    env_restarts: int = 0
     finished: bool = False
 
     def snapshot(self) -> dict[str, float | int | bool | None]:
@@ -41,6 +43,7 @@ class ProgressCallback(BaseCallback):
         self.stop_requested = stop_requested
         self._t0 = time.monotonic()
         self._steps0 = 0
+        self._restarts: dict[int, int] = {}
 
     def _on_training_start(self) -> None:
         self._t0 = time.monotonic()
@@ -51,7 +54,19 @@ class ProgressCallback(BaseCallback):
         elapsed = time.monotonic() - self._t0
         if elapsed > 0:
             self.state.steps_per_s = (self.num_timesteps - self._steps0) / elapsed
+        self._count_restarts(self.locals.get("infos") or ())
         return not self.stop_requested.is_set()
+
+    def _count_restarts(self, infos: Sequence[dict[str, Any]]) -> None:
+        """Simulator envs report their restart count as `info["restarts"]`; keep the latest per env."""
+        changed = False
+        for index, info in enumerate(infos):
+            count = info.get("restarts")
+            if count is not None and self._restarts.get(index) != count:
+                self._restarts[index] = int(count)
+                changed = True
+        if changed:
+            self.state.env_restarts = sum(self._restarts.values())
 
     def _on_rollout_end(self) -> None:
         buffer = self.model.ep_info_buffer
@@ -59,6 +74,8 @@ class ProgressCallback(BaseCallback):
             self.state.train_return = float(np.mean([info["r"] for info in buffer]))
         self.logger.record("workers/steps_per_s", self.state.steps_per_s)
         self.logger.record("workers/num_envs", self.training_env.num_envs)
+        if self._restarts:
+            self.logger.record("workers/env_restarts", self.state.env_restarts)
 
 
 def checkpoint_points(total_timesteps: int, log_points: int) -> list[int]:

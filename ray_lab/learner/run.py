@@ -7,6 +7,7 @@ learner's bundle; the env workers it starts sit in the same placement group.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -29,6 +30,8 @@ from ray_lab.tracking.plots import plot_learning_curve
 from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.tracking.wandb_sink import NullSink, Sink, WandbSink
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class RunSummary:
@@ -45,6 +48,7 @@ class RunSummary:
     stopped_early: bool
     wandb_url: str | None
     device: str
+    env_restarts: int = 0
 
 
 def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:
@@ -121,6 +125,18 @@ def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgo
             sink.log_artifact(layout.best_model_zip, name=f"{layout.root.name}-best", aliases=["best"])
 
 
+def save_failure_checkpoint(model: BaseAlgorithm, layout: RunLayout) -> Path | None:
+    """Keep the model as it was when training failed: `checkpoints/model_<t>_steps_at_failure.zip`."""
+    path = layout.checkpoints_dir / f"model_{model.num_timesteps}_steps_at_failure.zip"
+    try:
+        save_model(model, path, model.get_env())
+    except Exception as exc:  # the failure itself matters more; say why nothing was saved
+        logger.error("could not save a checkpoint after the failure: %s", exc)
+        return None
+    logger.error("training failed at %d steps; the model at that point is in %s", model.num_timesteps, path)
+    return path
+
+
 def train(
     config: ExperimentConfig,
     run_dir: Path,
@@ -136,9 +152,10 @@ def train(
     state.total_timesteps = config.loop.total_timesteps
     sink = open_sink(config, layout)
     train_env = eval_env = None
+    model: BaseAlgorithm | None = None
     try:
-        train_env = build_train_env(config, placement_group, layout.videos_dir)
-        eval_env = build_eval_env(config, placement_group) if config.loop.eval.num_evals else None
+        train_env = build_train_env(config, placement_group, layout)
+        eval_env = build_eval_env(config, placement_group, layout) if config.loop.eval.num_evals else None
         if pretrained is not None:
             load_pretrained_vecnormalize(train_env, pretrained)
         model = build_model(config, train_env, device, pretrained)
@@ -166,12 +183,15 @@ def train(
             stopped_early=stopped,
             wandb_url=getattr(sink, "url", None),
             device=str(model.device),
+            env_restarts=state.env_restarts,
         )
         atomic_write_text(layout.summary_json, json.dumps(asdict(summary), indent=2))
         sink.summary({k: v for k, v in asdict(summary).items() if v is not None})
         sink.finish(exit_code=0)
         return summary
     except BaseException:
+        if model is not None:
+            save_failure_checkpoint(model, layout)
         sink.finish(exit_code=1)
         raise
     finally:

@@ -123,6 +123,11 @@ class RunLayout:
         return self.root / "videos"
 
     @property
+    def unity_dir(self) -> Path:
+        """Simulator player logs (`worker_<k>.log`, `eval_worker_<k>.log`)."""
+        return self.root / "unity"
+
+    @property
     def wandb_dir(self) -> Path:
         """Weights & Biases files (offline runs to sync later)."""
         return self.root / "wandb"

@@ -1,76 +1,51 @@
-"""`UnityEnv`: a gymnasium env backed by one headless Unity player (or the reference sim) over ROS-TCP.
+"""`UnityEnv`: a gymnasium env backed by one simulator process (a Unity player or the reference sim).
 
-Each instance owns one :class:`~unity_workers.ros_tcp.RosTcpBridge` (loopback, port 0) and one
-:class:`~unity_workers.launcher.UnityProcess` started with the bridge's port. ``reset``/``step`` call
-the player's reset/step services; an adapter (:class:`StepAdapter`, chosen by a ``module:Class``
-path) turns requests and responses into gymnasium values. A call that times out, loses the
-connection or finds the player dead restarts player and bridge (fresh port), within a quota.
+Each instance owns one player (:class:`~unity_workers.launcher.UnityProcess`) and one transport
+session to it (:mod:`unity_workers.envs.session`: a ROS-TCP bridge or a gRPC client), both on a
+port of this node that no other env holds. A call that times out, loses the connection or finds the
+player dead restarts player and session (on a fresh port) within a quota: the affected step ends the
+episode as truncated with ``info["env_restarted"] = True``. A spent quota raises an error naming
+the worker, the host and the player log.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
 import socket
 import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from unity_workers.launcher import PlayerDiedError, PlayerOptions, UnityProcess
-from unity_workers.ros_tcp import MessageTypes, RosTcpBridge
+from unity_workers.spec import UnitySpec
 
-__all__ = ["DEFAULT_ADAPTER", "DEFAULT_INTERFACES_DIR", "StepAdapter", "UnityEnv", "load_adapter"]
+from .session import SimSession
+from .transports import make_session_factory
+
+__all__ = ["FAULTS", "RestartQuotaError", "UnityEnv", "log_stem"]
 
 logger = logging.getLogger("unity_workers.envs")
 
-DEFAULT_ADAPTER = "unity_workers.envs.nav_adapter:NavAdapter"
-DEFAULT_INTERFACES_DIR = Path(__file__).resolve().parent.parent / "interfaces"
-WORKER_INDEX_ENV = "RAY_LAB_WORKER_INDEX"
 TAIL_LINES = 20
 FAULTS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError, PlayerDiedError)
+REFERENCE_SIM = (sys.executable, "-m", "unity_workers.reference_sim")
 
 
-@runtime_checkable
-class StepAdapter(Protocol):
-    """Maps gymnasium actions/seeds to service requests and service responses to gymnasium values."""
-
-    observation_space: gym.Space[Any]
-    action_space: gym.Space[Any]
-
-    def make_step_request(self, action: Any) -> dict[str, Any]: ...
-
-    def make_reset_request(self, seed: int | None) -> dict[str, Any]: ...
-
-    def observation(self, response: Any) -> np.ndarray: ...
-
-    def reward(self, response: Any, previous: Any | None) -> float: ...
-
-    def terminated(self, response: Any) -> bool: ...
-
-    def truncated(self, response: Any) -> bool: ...
+class RestartQuotaError(RuntimeError):
+    """An env spent its restart quota; the message names the worker, the host and the player log."""
 
 
-def load_adapter(path: str, kwargs: dict[str, Any] | None = None) -> StepAdapter:
-    """Import ``module:Class`` and instantiate it with ``kwargs``; raises ``ValueError`` for bad paths."""
-    module_name, sep, attr = path.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"adapter must look like 'package.module:Class', got {path!r}")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot load adapter {path!r}: {exc}") from exc
-    adapter = cls(**(kwargs or {}))
-    if not isinstance(adapter, StepAdapter):
-        raise ValueError(f"adapter {path!r} does not implement StepAdapter (got {type(adapter).__name__})")
-    return adapter
+def log_stem(group: str, worker_index: int, env_slot: int) -> str:
+    """``worker_<k>`` (training), ``eval_worker_<k>``, ``..._env_<j>`` for a worker's later envs."""
+    prefix = "" if group == "train" else f"{group}_"
+    return f"{prefix}worker_{worker_index}" + (f"_env_{env_slot}" if env_slot else "")
 
 
 def _tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str:
@@ -84,94 +59,92 @@ def _tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str:
     return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
 
 
-class UnityEnv(gym.Env[np.ndarray, np.ndarray]):
-    """One Unity player (or stand-in) as a gymnasium env, restarted on faults within a quota.
+def _coerce_spec(spec: UnitySpec | Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> UnitySpec:
+    data = spec.model_dump() if isinstance(spec, UnitySpec) else dict(spec or {})
+    data.update(overrides)
+    return UnitySpec.model_validate(data)
 
-    All constructor arguments are JSON-friendly, so they fit ``environment.env_config``. Exactly one
-    of ``command`` (argv prefix) and ``build`` (player executable) may be given; with neither, the
-    Python reference simulator is launched. ``info["restarts"]`` is the restart count so far; a step
-    whose call failed returns the last good observation, reward 0, ``truncated=True`` and
-    ``info["env_restarted"] = True``.
+
+class UnityEnv(gym.Env[np.ndarray, Any]):
+    """One simulator as a gymnasium env, restarted on faults within a quota.
+
+    ``spec`` is an ``environment.unity`` section (:class:`~unity_workers.spec.UnitySpec`, or its
+    fields as keyword arguments, so ``gym.make(id, max_restarts=3)`` works). ``worker_index``,
+    ``env_slot`` and ``group`` name the log files (``<log_dir>/worker_<k>.log``); ``environment_id``
+    (default: ``env_slot``) is passed as ``--environment-id`` and names the default services.
+    ``info["restarts"]`` is the restart count so far.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(
         self,
+        spec: UnitySpec | Mapping[str, Any] | None = None,
         *,
-        command: Sequence[str] | None = None,
-        build: str | None = None,
-        interfaces_dir: str | None = None,
-        env_name: str = "nav",
-        environment_id: int = 0,
-        step_service: str | None = None,
-        reset_service: str | None = None,
-        step_srv: str = "ray_lab_interfaces/EnvironmentStep",
-        reset_srv: str = "ray_lab_interfaces/EnvironmentReset",
-        adapter: str = DEFAULT_ADAPTER,
-        adapter_kwargs: dict[str, Any] | None = None,
+        worker_index: int = 0,
+        env_slot: int = 0,
+        environment_id: int | None = None,
+        group: str = "train",
         log_dir: str | None = None,
-        extra_args: Sequence[str] = (),
-        worker_index: int | None = None,
-        step_timeout_s: float = 10.0,
-        connect_timeout_s: float = 60.0,
-        max_restarts: int = 5,
-        max_restarts_per_minute: int = 3,
+        ros2_namespace: str | None = None,
         render_mode: str | None = None,
+        **spec_fields: Any,
     ) -> None:
-        if build is not None and command is not None:
-            raise ValueError(f"give at most one of build= and command=, got build={build!r}, command={command!r}")
-        if step_timeout_s <= 0 or connect_timeout_s <= 0:
-            raise ValueError(f"timeouts must be > 0, got step {step_timeout_s!r}, connect {connect_timeout_s!r}")
-        if max_restarts < 0 or max_restarts_per_minute < 0:
-            raise ValueError(f"restart quotas must be >= 0, got {max_restarts}, {max_restarts_per_minute}")
-        if command is None and build is None:
-            command = [sys.executable, "-m", "unity_workers.reference_sim"]
-        self.worker_index = int(worker_index if worker_index is not None else os.environ.get(WORKER_INDEX_ENV, 0))
-        self.render_mode = render_mode
-        self.step_service = step_service or f"/{env_name}_{environment_id}/step"
-        self.reset_service = reset_service or f"/{env_name}_{environment_id}/reset"
-        self.step_srv, self.reset_srv = step_srv, reset_srv
-        self.step_timeout_s, self.connect_timeout_s = float(step_timeout_s), float(connect_timeout_s)
-        self.max_restarts, self.max_restarts_per_minute = int(max_restarts), int(max_restarts_per_minute)
-        self.adapter = load_adapter(adapter, adapter_kwargs)
-        self.observation_space = self.adapter.observation_space
-        self.action_space = self.adapter.action_space
-        self.types = MessageTypes(interfaces_dir if interfaces_dir is not None else DEFAULT_INTERFACES_DIR)
-        request_type = self.types.resolve_service(reset_srv)[0]
-        self._reset_has_seed = "seed" in getattr(self.types.build(request_type), "__dataclass_fields__", {})
-        self.types.resolve_service(step_srv)  # fail early on an unknown type
+        self.unity_spec = spec = _coerce_spec(spec, spec_fields)
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.worker_index, self.render_mode = int(worker_index), render_mode
+        environment_id = int(env_slot if environment_id is None else environment_id)
+        namespace = ros2_namespace or spec.ros2_namespace or f"/ray_lab/{group}/worker_{self.worker_index}"
+        self.factory = make_session_factory(spec, environment_id, namespace)
         log_path = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="ray_lab_unity_"))
         log_path.mkdir(parents=True, exist_ok=True)
+        graphics = spec.graphics or render_mode == "rgb_array"
         self.options = PlayerOptions(
-            build=Path(build) if build is not None else None,
-            command=list(command) if command is not None else None,
+            build=Path(spec.build) if spec.build is not None else None,
+            command=None if spec.build is not None else tuple(spec.command or REFERENCE_SIM),
             log_dir=log_path,
+            log_stem=log_stem(group, self.worker_index, env_slot),
             worker_index=self.worker_index,
+            ros_ip=spec.ros_ip,
             environment_id=environment_id,
-            extra_args=tuple(str(arg) for arg in extra_args),
-            connect_timeout_s=self.connect_timeout_s,
+            time_scale=spec.time_scale,
+            sample_time=spec.sample_time,
+            fixed_delta_time=spec.fixed_delta_time,
+            fixed_updates_per_step=spec.fixed_updates_per_step,
+            pause=spec.pause,
+            graphics=graphics,
+            batchmode=spec.batchmode,
+            extra_args=tuple(spec.extra_args),
+            connect_timeout_s=spec.connect_timeout_s,
         )
         self.restarts = 0
         self._restart_times: deque[float] = deque()
-        self._bridge: RosTcpBridge | None = None
+        self._session: SimSession | None = None
         self._process: UnityProcess | None = None
-        self._previous: Any | None = None
-        self._last_obs = np.zeros(self.observation_space.shape or (), dtype=np.float32)
         self._closed = False
         try:
             self._launch()
         except BaseException:
             self._shutdown()
             raise
+        assert self._session is not None
+        self.observation_space = self._session.observation_space
+        self.action_space = self._session.action_space
+        self._last_obs: np.ndarray = np.zeros(self.observation_space.shape or (), dtype=self.observation_space.dtype)
 
     # ------------------------------------------------------------------ info
     @property
     def port(self) -> int:
-        """The port of the current bridge."""
-        if self._bridge is None:
+        """The port of the current session (what the player got as ``--ros-port``)."""
+        if self._session is None:
             raise RuntimeError(f"worker {self.worker_index}: the env is closed")
-        return self._bridge.port
+        return self._session.port
+
+    @property
+    def session(self) -> SimSession | None:
+        """The current transport session (``None`` once closed)."""
+        return self._session
 
     @property
     def process(self) -> UnityProcess | None:
@@ -185,54 +158,50 @@ class UnityEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ------------------------------------------------------------------ lifecycle
     def _launch(self) -> None:
-        """Start a bridge on a fresh port and a player, and wait for its step/reset services."""
-        self._bridge = bridge = RosTcpBridge(self.types, "127.0.0.1", 0, name=f"bridge-w{self.worker_index}").start()
-        self._process = process = UnityProcess(self.options)
-        process.start(bridge.port)
-        deadline = time.monotonic() + self.connect_timeout_s
-        process.wait_connected(lambda: bridge.connected, self.connect_timeout_s)
-        for service in (self.step_service, self.reset_service):
-            if not bridge.wait_for_service(service, max(0.0, deadline - time.monotonic())):
-                if not process.alive:
-                    raise PlayerDiedError(
-                        f"worker {self.worker_index}: player exited (code {process.returncode}) before "
-                        f"registering {service!r}",
-                        returncode=process.returncode or 0,
-                        log_tail=process.log_tail(),
-                    )
-                raise TimeoutError(
-                    f"worker {self.worker_index}: player did not register service {service!r} within "
-                    f"{self.connect_timeout_s:g} s; registered: {sorted(bridge.registered_services())}"
-                )
+        """Open a session on a fresh port, start a player for it, and wait until it serves."""
+        self._session = session = self.factory.open(self.worker_index)
+        options = self.options
+        if session.player_args:
+            options = PlayerOptions(**{**options.__dict__, "extra_args": (*options.extra_args, *session.player_args)})
+        self._process = process = UnityProcess(options)
+        process.start(session.port)
+        session.wait_ready(process, self.unity_spec.connect_timeout_s)
+        known = self.__dict__.get("observation_space")
+        if known is not None and session.observation_space != known:
+            raise RuntimeError(
+                f"worker {self.worker_index}: the restarted player reports observation space "
+                f"{session.observation_space}, expected {known}"
+            )
 
     def _shutdown(self) -> None:
-        """Close player (its whole process group) and bridge, if any."""
+        """Close player (its whole process group) and session, if any."""
         process, self._process = self._process, None
-        bridge, self._bridge = self._bridge, None
+        session, self._session = self._session, None
         if process is not None:
             process.close(timeout_s=3.0)
-        if bridge is not None:
-            bridge.close()
+        if session is not None:
+            session.close()
 
-    def _quota_error(self, cause: BaseException) -> RuntimeError:
+    def _quota_error(self, cause: BaseException) -> RestartQuotaError:
         text = "".join(
             f"\n--- last {TAIL_LINES} lines of {path} ---\n{_tail(path) or '(empty)'}"
             for path in (self.options.log_path, self.options.output_path)
         )
-        return RuntimeError(
+        return RestartQuotaError(
             f"worker {self.worker_index} on host {socket.gethostname()}: Unity player restart quota exceeded "
-            f"({self.restarts} restarts, max_restarts={self.max_restarts}, "
-            f"max_restarts_per_minute={self.max_restarts_per_minute}); last fault: {cause!r}; "
+            f"({self.restarts} restarts, max_restarts={self.unity_spec.max_restarts}, "
+            f"max_restarts_per_minute={self.unity_spec.max_restarts_per_minute}); last fault: {cause!r}; "
             f"player log: {self.options.log_path}{text}"
         )
 
     def _restart(self, cause: BaseException) -> None:
-        """Replace player and bridge after ``cause``; raises ``RuntimeError`` when the quota is spent."""
+        """Replace player and session after ``cause``; raises :class:`RestartQuotaError` when the quota is spent."""
         while True:
             now = time.monotonic()
             while self._restart_times and now - self._restart_times[0] > 60.0:
                 self._restart_times.popleft()
-            if self.restarts >= self.max_restarts or len(self._restart_times) >= self.max_restarts_per_minute:
+            spec = self.unity_spec
+            if self.restarts >= spec.max_restarts or len(self._restart_times) >= spec.max_restarts_per_minute:
                 self._shutdown()
                 raise self._quota_error(cause) from cause
             self.restarts += 1
@@ -247,60 +216,48 @@ class UnityEnv(gym.Env[np.ndarray, np.ndarray]):
             except FAULTS as exc:
                 cause = exc
 
-    def _call(self, service: str, request: dict[str, Any]) -> Any:
-        if self._closed or self._bridge is None:
+    def _live_session(self) -> SimSession:
+        if self._closed or self._session is None:
             raise RuntimeError(f"worker {self.worker_index}: the env is closed")
-        try:
-            return self._bridge.call_unity_service(service, request, self.step_timeout_s)
-        except FAULTS:
-            raise
-        except LookupError as exc:  # the player reconnected without its services: treat as a fault
-            raise ConnectionError(str(exc)) from exc
+        return self._session
 
     # ------------------------------------------------------------------ gymnasium API
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         """Start an episode (seeded when ``seed`` is given); retries after a restart on faults."""
         super().reset(seed=seed)
-        request = dict(self.adapter.make_reset_request(seed))
-        if self._reset_has_seed:
-            request["seed"] = -1 if seed is None else int(seed)
         while True:
             try:
-                response = self._call(self.reset_service, request)
+                obs, info = self._live_session().reset(seed, self.unity_spec.step_timeout_s)
                 break
             except FAULTS as exc:
                 self._restart(exc)
-        self._previous = response
-        self._last_obs = self.adapter.observation(response)
-        return self._last_obs, {"restarts": self.restarts}
+        self._last_obs = obs
+        return obs, {**info, "restarts": self.restarts}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """One agent step; a fault restarts the player and ends the episode as truncated."""
-        request = self.adapter.make_step_request(action)
         try:
-            response = self._call(self.step_service, request)
+            obs, reward, terminated, truncated, info = self._live_session().step(action, self.unity_spec.step_timeout_s)
         except FAULTS as exc:
             self._restart(exc)
-            self._previous = None
             info = {"restarts": self.restarts, "env_restarted": True, "restart_cause": repr(exc)}
             return self._last_obs, 0.0, False, True, info
-        reward = self.adapter.reward(response, self._previous)
-        self._previous = response
-        self._last_obs = self.adapter.observation(response)
-        terminated = self.adapter.terminated(response)
-        truncated = self.adapter.truncated(response) and not terminated
-        return self._last_obs, reward, terminated, truncated, {"restarts": self.restarts}
+        self._last_obs = obs
+        return obs, float(reward), bool(terminated), bool(truncated), {**info, "restarts": self.restarts}
 
-    def render(self) -> None:
-        """Nothing to render (headless players)."""
-        return None
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """The latest camera frame (``rgb_array``), or None when the simulator has no image source."""
+        if self.render_mode != "rgb_array" or self._session is None:
+            return None
+        return self._session.render()
 
     def close(self) -> None:
-        """Close player (process group) and bridge; idempotent."""
+        """Close player (process group) and session; idempotent."""
         self._closed = True
         self._shutdown()
 
     def __repr__(self) -> str:
-        return f"UnityEnv(worker={self.worker_index}, service={self.step_service!r}, restarts={self.restarts})"
+        return (
+            f"UnityEnv(worker={self.worker_index}, environment_id={self.options.environment_id}, "
+            f"restarts={self.restarts})"
+        )

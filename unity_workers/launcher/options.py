@@ -42,6 +42,7 @@ class PlayerOptions:
     extra_args: tuple[str, ...] = ()
     connect_timeout_s: float = 60.0
     env: dict[str, str] = field(default_factory=dict)
+    log_stem: str | None = None  # file name of the logs without suffix; default ``worker_<k>``
 
     def __post_init__(self) -> None:
         if (self.build is None) == (self.command is None):
@@ -60,6 +61,8 @@ class PlayerOptions:
         object.__setattr__(self, "extra_args", tuple(str(arg) for arg in self.extra_args))
         if self.worker_index < 0:
             raise ValueError(f"worker_index must be >= 0, got {self.worker_index}")
+        if self.log_stem is not None and (not self.log_stem or "/" in self.log_stem or self.log_stem[0] == "."):
+            raise ValueError(f"log_stem must be a plain file name, got {self.log_stem!r}")
         if self.environment_id < 0:
             raise ValueError(f"environment_id must be >= 0, got {self.environment_id}")
         for name in ("time_scale", "sample_time", "fixed_delta_time"):
@@ -72,11 +75,16 @@ class PlayerOptions:
             raise ValueError(f"connect_timeout_s must be a finite number > 0, got {self.connect_timeout_s!r}")
 
     @property
+    def stem(self) -> str:
+        """The log file name without suffix: ``log_stem`` or ``worker_<k>``."""
+        return self.log_stem or f"worker_{self.worker_index}"
+
+    @property
     def log_path(self) -> Path:
         """The player log (``-logFile``): ``<log_dir>/worker_<k>.log``."""
-        return self.log_dir / f"worker_{self.worker_index}.log"
+        return self.log_dir / f"{self.stem}.log"
 
     @property
     def output_path(self) -> Path:
         """Where the player's stdout and stderr go: ``<log_dir>/worker_<k>.out``."""
-        return self.log_dir / f"worker_{self.worker_index}.out"
+        return self.log_dir / f"{self.stem}.out"

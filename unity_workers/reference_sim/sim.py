@@ -23,6 +23,7 @@ import numpy as np
 from unity_workers.ros_tcp import MessageTypes, UnityLikeClient
 
 from . import nav
+from .render import image_message, render_top_down
 
 __all__ = ["CRASH_EXIT_CODE", "INTERFACES_DIR", "RESET_SRV", "SCAN_MSG", "STEP_SRV", "ReferenceSim", "SimOptions"]
 
@@ -33,6 +34,7 @@ INTERFACES_DIR = Path(__file__).resolve().parent.parent / "interfaces"
 STEP_SRV = "ray_lab_interfaces/EnvironmentStep"
 RESET_SRV = "ray_lab_interfaces/EnvironmentReset"
 SCAN_MSG = "sensor_msgs/LaserScan"
+IMAGE_MSG = "sensor_msgs/Image"
 CRASH_EXIT_CODE = 3
 
 
@@ -52,6 +54,7 @@ class SimOptions:
     hang_after_steps: int | None = None  # answer this many steps, then never answer again
     step_latency_ms: float = 0.0  # sleep before every answer
     connect_timeout_s: float = 10.0  # keep retrying this long to (re)connect before giving up
+    graphics: bool = False  # like a Unity player without -nographics: render and publish the camera
 
     @property
     def namespace(self) -> str:
@@ -72,6 +75,11 @@ class SimOptions:
     def scan_topic(self) -> str:
         """Topic of the LaserScan published each step."""
         return f"{self.namespace}/scan"
+
+    @property
+    def camera_topic(self) -> str:
+        """Topic of the top-down camera image (published only with graphics)."""
+        return f"{self.namespace}/camera"
 
 
 def _stamp(seconds: float) -> dict[str, int]:
@@ -151,6 +159,10 @@ class ReferenceSim:
             time.sleep(self.options.step_latency_ms / 1000.0)
         if self.client is not None and self.client.connected:
             self.client.publish(self.options.scan_topic, self.scan_message())
+            if self.options.graphics:
+                image = render_top_down(self.state, self.cfg)
+                stamp = _stamp(self.state.sim_time)["stamp_sec"]
+                self.client.publish(self.options.camera_topic, image_message(image, stamp))
         return {**_stamp(self.state.sim_time), "state": nav.state_fields(self.state, self.cfg)}
 
     # ------------------------------------------------------------------ connection
@@ -171,6 +183,8 @@ class ReferenceSim:
                 client.implement_service(opts.step_service, STEP_SRV, self.handle_step)
                 client.implement_service(opts.reset_service, RESET_SRV, self.handle_reset)
                 client.register_publisher(opts.scan_topic, SCAN_MSG)
+                if opts.graphics:
+                    client.register_publisher(opts.camera_topic, IMAGE_MSG)
                 client.log(
                     f"reference sim {opts.namespace} ready (pid {os.getpid()}, {opts.fixed_updates_per_step} x "
                     f"{opts.fixed_delta_time:g} s per step, time scale {opts.time_scale:g})"

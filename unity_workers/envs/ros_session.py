@@ -1,0 +1,168 @@
+"""`RosTcpSession`: a :class:`~unity_workers.envs.session.SimSession` over one ROS-TCP bridge.
+
+The bridge binds a free port (port 0) on this node; the player connects to it, registers its
+step/reset services with ``__unity_service`` and the session calls them with a timeout. An adapter
+(:class:`~unity_workers.envs.adapters.StepAdapter`) maps actions and responses to gymnasium values.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from unity_workers.launcher import PlayerDiedError, UnityProcess
+from unity_workers.ros_tcp import MessageTypes, RosTcpBridge
+
+from .adapters import StepAdapter
+from .fields import image_to_rgb
+from .session import SimSession, SimSessionFactory, StepOutcome
+
+__all__ = ["RosTcpSession", "RosTcpSessionFactory"]
+
+logger = logging.getLogger("unity_workers.envs")
+
+
+@dataclass
+class RosTcpSessionFactory(SimSessionFactory):
+    """Opens bridges for one env: services, srv types, the adapter and optional ROS 2 forwarding."""
+
+    types: MessageTypes
+    adapter: StepAdapter
+    step_service: str
+    reset_service: str
+    step_srv: str
+    reset_srv: str
+    seed_field: str | None = "seed"
+    host: str = "127.0.0.1"
+    image_topic: str | None = None
+    ros2_graph: str = "off"
+    ros2_namespace: str | None = None
+    _reset_fields: set[str] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
+        self.types.resolve_service(self.step_srv)  # unknown types fail before any player starts
+        request_type = self.types.resolve_service(self.reset_srv)[0]
+        self._reset_fields = set(getattr(self.types.build(request_type), "__dataclass_fields__", {}))
+
+    @property
+    def reset_takes_seed(self) -> bool:
+        """Whether the reset request type has the seed field."""
+        return self.seed_field is not None and self.seed_field in self._reset_fields
+
+    def open(self, worker_index: int) -> RosTcpSession:
+        """A started bridge on a free port of this node."""
+        bridge = RosTcpBridge(self.types, self.host, 0, name=f"bridge-w{worker_index}").start()
+        return RosTcpSession(self, bridge, worker_index)
+
+
+class RosTcpSession(SimSession):
+    """Calls the player's step/reset services through its own bridge."""
+
+    def __init__(self, factory: RosTcpSessionFactory, bridge: RosTcpBridge, worker_index: int) -> None:
+        self.factory, self.bridge, self.worker_index = factory, bridge, worker_index
+        self.adapter = factory.adapter
+        self._previous: Any | None = None
+        self._last_response: Any | None = None
+        self._forwarder: Any | None = None
+
+    @property
+    def port(self) -> int:
+        """The bridge's port."""
+        return self.bridge.port
+
+    @property
+    def observation_space(self) -> gym.Space[Any]:
+        """The adapter's observation space."""
+        return self.adapter.observation_space
+
+    @property
+    def action_space(self) -> gym.Space[Any]:
+        """The adapter's action space."""
+        return self.adapter.action_space
+
+    def wait_ready(self, process: UnityProcess, timeout_s: float) -> None:
+        """Wait for the connection, then for both services (see :class:`SimSession`)."""
+        deadline = time.monotonic() + timeout_s
+        process.wait_connected(lambda: self.bridge.connected, timeout_s)
+        for service in (self.factory.step_service, self.factory.reset_service):
+            if self.bridge.wait_for_service(service, max(0.0, deadline - time.monotonic())):
+                continue
+            if not process.alive:
+                raise PlayerDiedError(
+                    f"worker {self.worker_index}: player exited (code {process.returncode}) before "
+                    f"registering {service!r}",
+                    returncode=process.returncode or 0,
+                    log_tail=process.log_tail(),
+                )
+            raise TimeoutError(
+                f"worker {self.worker_index}: player did not register service {service!r} within {timeout_s:g} s; "
+                f"registered: {sorted(self.bridge.registered_services())}"
+            )
+        self._attach_ros2_graph()
+
+    def _attach_ros2_graph(self) -> None:
+        if self.factory.ros2_graph == "off" or self._forwarder is not None:
+            return
+        try:
+            from unity_workers.ros2 import Ros2Forwarder
+        except ImportError as exc:
+            logger.info("ROS 2 graph forwarding is off: %s", exc)
+            return
+        namespace = self.factory.ros2_namespace or f"/ray_lab/worker_{self.worker_index}"
+        self._forwarder = Ros2Forwarder.attach(self.bridge, namespace, self.factory.types)
+        if self._forwarder is None and self.factory.ros2_graph == "on":
+            raise RuntimeError("environment.unity.ros2_graph is 'on' but rclpy is not installed")
+
+    def _call(self, service: str, request: dict[str, Any], timeout_s: float) -> Any:
+        try:
+            return self.bridge.call_unity_service(service, request, timeout_s)
+        except LookupError as exc:  # the player reconnected without its services: a fault
+            raise ConnectionError(str(exc)) from exc
+
+    def reset(self, seed: int | None, timeout_s: float) -> tuple[np.ndarray, dict[str, Any]]:
+        """Call the reset service (with the seed, -1 for none, when the request type has the field)."""
+        request = dict(self.adapter.make_reset_request(seed))
+        if self.factory.reset_takes_seed and self.factory.seed_field is not None:
+            request[self.factory.seed_field] = -1 if seed is None else int(seed)
+        response = self._call(self.factory.reset_service, request, timeout_s)
+        self._previous = self._last_response = response
+        return self.adapter.observation(response), {}
+
+    def step(self, action: Any, timeout_s: float) -> StepOutcome:
+        """Call the step service and map its response."""
+        response = self._call(self.factory.step_service, self.adapter.make_step_request(action), timeout_s)
+        reward = self.adapter.reward(response, self._previous)
+        self._previous = self._last_response = response
+        terminated = self.adapter.terminated(response)
+        truncated = self.adapter.truncated(response) and not terminated
+        return self.adapter.observation(response), reward, terminated, truncated, {}
+
+    def render(self) -> np.ndarray | None:
+        """The adapter's image field of the last response, else the latest image on ``image_topic``."""
+        image_of = getattr(self.adapter, "image", None)
+        if image_of is not None and self._last_response is not None:
+            frame = image_of(self._last_response)
+            if frame is not None:
+                return np.asarray(frame)
+        if self.factory.image_topic is not None:
+            message = self.bridge.latest(self.factory.image_topic)
+            return None if message is None else image_to_rgb(message)
+        return None
+
+    def close(self) -> None:
+        """Stop ROS 2 forwarding and the bridge; idempotent."""
+        forwarder, self._forwarder = self._forwarder, None
+        if forwarder is not None:
+            forwarder.close()
+        self.bridge.close()
+
+
+def default_interfaces_dir() -> Path:
+    """ray-lab's packaged interface definitions (``ray_lab_interfaces``)."""
+    return Path(__file__).resolve().parent.parent / "interfaces"

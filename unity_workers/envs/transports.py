@@ -1,0 +1,48 @@
+"""`make_session_factory`: the transport an ``environment.unity`` section asks for (ROS-TCP or gRPC)."""
+
+from __future__ import annotations
+
+from unity_workers.ros_tcp import MessageTypes
+from unity_workers.spec import UnitySpec
+
+from .adapters import make_adapter
+from .ros_session import RosTcpSessionFactory, default_interfaces_dir
+from .session import SimSessionFactory
+
+__all__ = ["make_session_factory", "service_names"]
+
+
+def service_names(spec: UnitySpec, environment_id: int) -> tuple[str, str]:
+    """The step and reset service names: configured, or the seed's ``/<env_name>_<id>/step|reset``."""
+    prefix = f"/{spec.env_name}_{environment_id}"
+    return spec.step_service or f"{prefix}/step", spec.reset_service or f"{prefix}/reset"
+
+
+def make_session_factory(spec: UnitySpec, environment_id: int, ros2_namespace: str | None) -> SimSessionFactory:
+    """A session factory for ``spec``; raises ``ValueError`` for unknown types or a bad mapping.
+
+    The reference simulator publishes a rendered top-down camera on ``/<env_name>_<id>/camera`` when
+    it runs with graphics, so that is its image source unless ``image_topic`` says otherwise.
+    """
+    if spec.protocol == "grpc":
+        from unity_workers.grpc_env import GrpcSessionFactory
+
+        return GrpcSessionFactory(host=spec.ros_ip)
+    step, reset = service_names(spec, environment_id)
+    image_topic = spec.image_topic
+    if image_topic is None and not spec.uses_own_player:
+        image_topic = f"/{spec.env_name}_{environment_id}/camera"
+    fields = spec.fields
+    return RosTcpSessionFactory(
+        types=MessageTypes(spec.interface if spec.interface is not None else default_interfaces_dir()),
+        adapter=make_adapter(spec),
+        step_service=step,
+        reset_service=reset,
+        step_srv=spec.step_srv,
+        reset_srv=spec.reset_srv,
+        seed_field=fields.seed if fields is not None else "seed",
+        host=spec.ros_ip,
+        image_topic=image_topic,
+        ros2_graph=spec.ros2_graph,
+        ros2_namespace=ros2_namespace,
+    )

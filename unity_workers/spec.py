@@ -1,0 +1,131 @@
+"""`UnitySpec`: the typed `environment.unity` config section (one simulator per env, its transport and mapping).
+
+It is plain pydantic data, so ``ray_lab.config`` embeds it in the experiment schema and env
+factories pickle it to env workers on any node. :class:`~unity_workers.envs.UnityEnv` is built from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["FieldMapSpec", "SpaceSpec", "UnitySpec"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SpaceSpec(_Strict):
+    """A gymnasium space in YAML: `{type: box, shape: [20], low: -1, high: 1}` or `{type: discrete, n: 5}`."""
+
+    type: Literal["box", "discrete", "multi_discrete", "multi_binary"] = Field(
+        "box", description="`box`, `discrete`, `multi_discrete` or `multi_binary`."
+    )
+    shape: list[int] | None = Field(None, description="Box shape (taken from `low`/`high` lists when omitted).")
+    low: float | list[float] = Field(-float("inf"), description="Box lower bound: a number or one per element.")
+    high: float | list[float] = Field(float("inf"), description="Box upper bound: a number or one per element.")
+    dtype: Literal["float32", "float64", "int32", "int64", "uint8"] = Field("float32", description="Box dtype.")
+    n: int | None = Field(None, gt=0, description="Discrete: number of actions; multi_binary: number of bits.")
+    nvec: list[int] | None = Field(None, description="MultiDiscrete: number of values per element.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> SpaceSpec:
+        if self.type in ("discrete", "multi_binary") and self.n is None:
+            raise ValueError(f"a {self.type} space needs `n`")
+        if self.type == "multi_discrete" and not self.nvec:
+            raise ValueError("a multi_discrete space needs `nvec`, e.g. [3, 3]")
+        lists = isinstance(self.low, list) or isinstance(self.high, list)
+        if self.type == "box" and self.shape is None and not lists:
+            raise ValueError("a box space needs `shape`, or `low`/`high` lists")
+        return self
+
+
+class FieldMapSpec(_Strict):
+    """Where the action goes in the step request and where observation, reward and flags are in the response.
+
+    Paths are dotted field names with an optional index or slice per part, e.g. `state.lidar_ranges[0:16]`,
+    `state.position.x`, `state.flags[2]`. Nothing is evaluated: paths are parsed, then looked up.
+    """
+
+    action: str = Field("action", description="Step-request field that receives the action.")
+    observation: list[str] = Field(
+        default_factory=list, description="Response fields, flattened and concatenated into the observation."
+    )
+    reward: str | None = Field(None, description="Response field holding the reward (0 when omitted).")
+    terminated: list[str] = Field(default_factory=list, description="Response booleans; any true ends the episode.")
+    truncated: list[str] = Field(default_factory=list, description="Response booleans; any true truncates.")
+    seed: str | None = Field("seed", description="Reset-request field that receives the seed (-1 = none).")
+    image: str | None = Field(None, description="Response field with a `sensor_msgs/Image` (for videos).")
+
+
+class UnitySpec(_Strict):
+    """One simulator per env: a Unity build (or the reference simulator), its transport, mapping and quotas."""
+
+    build: str | None = Field(None, description="Path of the Linux player (`.x86_64`) or any executable.")
+    command: list[str] | None = Field(
+        None, description="Argv prefix instead of `build` (e.g. a Python simulator). Neither: the reference sim."
+    )
+    protocol: Literal["ros_tcp", "grpc"] = Field("ros_tcp", description="`ros_tcp` (Unity) or `grpc`.")
+    interface: str | None = Field(
+        None, description="Folder of ROS interface packages (`<pkg>/msg/*.msg`, `<pkg>/srv/*.srv`); ray-lab's own."
+    )
+    env_name: str = Field("nav", min_length=1, description="Service prefix: `/<env_name>_<id>/step` and `/reset`.")
+    step_service: str | None = Field(None, description="Step service name (default `/<env_name>_<id>/step`).")
+    reset_service: str | None = Field(None, description="Reset service name (default `/<env_name>_<id>/reset`).")
+    step_srv: str = Field("ray_lab_interfaces/EnvironmentStep", description="Step service type `pkg/Type`.")
+    reset_srv: str = Field("ray_lab_interfaces/EnvironmentReset", description="Reset service type `pkg/Type`.")
+    observation_space: SpaceSpec | None = Field(None, description="Observation space (with `fields`).")
+    action_space: SpaceSpec | None = Field(None, description="Action space (with `fields`).")
+    fields: FieldMapSpec | None = Field(None, description="Request/response field mapping (instead of `adapter`).")
+    adapter: str | None = Field(
+        None, description="`package.module:Class` turning requests/responses into gym values (instead of `fields`)."
+    )
+    adapter_kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the adapter.")
+    image_topic: str | None = Field(None, description="Topic the player publishes camera images on (for videos).")
+    ros_ip: str = Field("127.0.0.1", description="Address the bridge binds and the player connects to.")
+    graphics: bool = Field(False, description="Render cameras: drop `-nographics` (camera observations, videos).")
+    batchmode: bool = Field(True, description="`-batchmode` (no window); `ray-lab play` turns it off to watch.")
+    time_scale: float | None = Field(None, gt=0, description="`--time-scale` for the player.")
+    sample_time: float | None = Field(None, gt=0, description="`--sample-time` (seconds per agent step).")
+    fixed_delta_time: float | None = Field(None, gt=0, description="`--fixed-delta-time` (physics sub-step).")
+    fixed_updates_per_step: int | None = Field(None, ge=1, description="`--fixed-updates-per-step`.")
+    pause: bool = Field(False, description="`--pause`.")
+    extra_args: list[str] = Field(default_factory=list, description="More player arguments, appended as given.")
+    step_timeout_s: float = Field(10.0, gt=0, description="Timeout of every step/reset call, seconds.")
+    connect_timeout_s: float = Field(60.0, gt=0, description="How long a starting player may take to connect.")
+    max_restarts: int = Field(5, ge=0, description="Restarts allowed per env over the whole run.")
+    max_restarts_per_minute: int = Field(3, ge=0, description="Restarts allowed per env within any 60 s.")
+    ros2_graph: Literal["auto", "on", "off"] = Field(
+        "auto", description="Mirror topics on the ROS 2 graph (`auto`: when rclpy is installed)."
+    )
+    ros2_namespace: str | None = Field(None, description="ROS 2 namespace (default `/ray_lab/<run>/worker_<k>`).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UnitySpec:
+        if self.build is not None and self.command is not None:
+            raise ValueError("give at most one of `build` and `command`")
+        if self.command is not None and not self.command:
+            raise ValueError("`command` must not be empty, e.g. [python, -m, my_sim]")
+        if self.fields is not None and self.adapter is not None:
+            raise ValueError("give `fields` (with spaces) or `adapter`, not both")
+        if self.fields is not None and (self.observation_space is None or self.action_space is None):
+            raise ValueError("`fields` needs `observation_space` and `action_space`")
+        if self.protocol == "grpc" and (self.fields is not None or self.adapter is not None):
+            raise ValueError("with protocol `grpc` the simulator reports spaces and values; drop `fields`/`adapter`")
+        if self.protocol == "ros_tcp" and self.fields is None and self.adapter is None and self.uses_own_player:
+            raise ValueError("a Unity build needs `fields` (+ spaces) or `adapter` to map its step/reset services")
+        return self
+
+    @property
+    def uses_own_player(self) -> bool:
+        """Whether a build or command is given (else the reference simulator runs)."""
+        return self.build is not None or self.command is not None
+
+    @property
+    def display_name(self) -> str:
+        """A short name for run folders: the build's stem, or `ReferenceNav`."""
+        if self.build is not None:
+            return self.build.replace("\\", "/").rpartition("/")[2].partition(".")[0] or "Unity"
+        return "ReferenceNav" if self.command is None else "UnitySim"
