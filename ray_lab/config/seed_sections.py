@@ -49,9 +49,11 @@ def lift_seed_sections(data: dict[str, Any], source: str) -> dict[str, Any]:
     data = dict(data)
     environment = dict(data.get("environment") or {})
     if "unity" in data:
-        if "unity" in environment:
-            raise ConfigError.single(source, "unity", "set either top-level `unity` or `environment.unity`, not both")
-        environment["unity"] = _unity(data.pop("unity"), source)
+        lifted, given = _unity(data.pop("unity"), source), dict(environment.get("unity") or {})
+        both = sorted(set(lifted) & set(given))
+        if both:
+            raise ConfigError.single(source, "unity", f"{both} set both here and in environment.unity; keep one")
+        environment["unity"] = {**lifted, **given}
     ros = data.pop("ros", None) or {}
     if not isinstance(ros, dict) or any(key not in SEED_ROS_KEYS for key in ros):
         raise ConfigError.single(source, "ros", f"expected a mapping with keys {SEED_ROS_KEYS}, got {ros!r}")

@@ -25,6 +25,7 @@ EVALUATION_FIELDS = [
     "seeds",
     "returns",
     "wall_time_s",
+    "success_rate",
 ]
 
 
@@ -115,6 +116,7 @@ class SeededEvalCallback(BaseCallback):
             "seeds": ";".join(str(s) for s in results.seeds),
             "returns": ";".join(f"{r:.6g}" for r in results.returns),
             "wall_time_s": round(time.monotonic() - self._start, 3),
+            "success_rate": "" if results.success_rate is None else results.success_rate,
         }
         append_csv_row(self.evaluations_csv, row, EVALUATION_FIELDS)
 
@@ -124,6 +126,8 @@ class SeededEvalCallback(BaseCallback):
         self.logger.record("eval/mean_ep_length", results.mean_length)
         self.logger.record("eval/std_ep_length", results.std_length)
         self.logger.record("eval/round", self.rounds_done)
+        if results.success_rate is not None:
+            self.logger.record("eval/success_rate", results.success_rate)
         self.logger.record("eval/best_mean_return", max(self.best_mean_return, results.mean_return))
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
         self.logger.dump(self.num_timesteps)

@@ -32,6 +32,14 @@ class EpisodeResults:
     seeds: list[int]
     returns: list[float]
     lengths: list[int]
+    successes: list[bool | None] | None = None  # the final `info["is_success"]` of each episode, if any
+
+    @property
+    def success_rate(self) -> float | None:
+        """Fraction of episodes whose env reported `is_success` true (None when no episode reported it)."""
+        if not self.successes or all(s is None for s in self.successes):
+            return None
+        return float(np.mean([bool(s) for s in self.successes]))
 
     @property
     def mean_return(self) -> float:
@@ -57,7 +65,7 @@ def episode_seeds(seed: int, num_episodes: int) -> list[int]:
 
 def _run_batch(
     model: Predictor, env: VecEnv, first_seed: int, count: int, deterministic: bool
-) -> tuple[list[float], list[int]]:
+) -> tuple[list[float], list[int], list[bool | None]]:
     """Play one episode on each of the first `count` envs, seeded `first_seed + j`."""
     env.seed(first_seed)
     obs = env.reset()
@@ -65,15 +73,19 @@ def _run_batch(
     lengths = np.zeros(env.num_envs, dtype=np.int64)
     active = np.arange(env.num_envs) < count
     episode_start = np.ones(env.num_envs, dtype=bool)
+    successes: list[bool | None] = [None] * env.num_envs
     state = None
     while active.any():
         actions, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
-        obs, rewards, dones, _ = env.step(actions)
+        obs, rewards, dones, infos = env.step(actions)
         returns[active] += rewards[active]
         lengths[active] += 1
+        for j in np.flatnonzero(active & dones):
+            success = infos[j].get("is_success")
+            successes[j] = None if success is None else bool(success)
         active &= ~dones
         episode_start = dones
-    return returns[:count].tolist(), lengths[:count].tolist()
+    return returns[:count].tolist(), lengths[:count].tolist(), successes[:count]
 
 
 def run_seeded_episodes(
@@ -87,9 +99,11 @@ def run_seeded_episodes(
         raise ValueError(f"expected a positive number of episodes, got {num_episodes}")
     returns: list[float] = []
     lengths: list[int] = []
+    successes: list[bool | None] = []
     for start in range(0, num_episodes, env.num_envs):
         count = min(env.num_envs, num_episodes - start)
-        batch_returns, batch_lengths = _run_batch(model, env, seed + start, count, deterministic)
+        batch_returns, batch_lengths, batch_successes = _run_batch(model, env, seed + start, count, deterministic)
         returns += batch_returns
         lengths += batch_lengths
-    return EpisodeResults(episode_seeds(seed, num_episodes), returns, lengths)
+        successes += batch_successes
+    return EpisodeResults(episode_seeds(seed, num_episodes), returns, lengths, successes)

@@ -26,7 +26,8 @@ class StepAdapter(Protocol):
     """Maps gymnasium actions/seeds to service requests and service responses to gymnasium values.
 
     An adapter may also define ``image(response) -> np.ndarray | None`` (an ``(H, W, 3)`` uint8 frame)
-    to give videos an image source.
+    to give videos an image source, and ``info(response) -> dict`` for the step's info (e.g.
+    ``is_success`` at the end of an episode, which evaluation rounds report as ``eval/success_rate``).
     """
 
     observation_space: gym.Space[Any]

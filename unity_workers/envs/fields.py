@@ -66,9 +66,10 @@ def build_space(spec: SpaceSpec) -> gym.Space[Any]:
     if spec.type == "multi_discrete":
         return spaces.MultiDiscrete(list(spec.nvec or []))
     dtype = np.dtype(spec.dtype)
-    low, high = np.asarray(spec.low, dtype=dtype), np.asarray(spec.high, dtype=dtype)
+    low, high = np.asarray(spec.low, dtype=np.float64), np.asarray(spec.high, dtype=np.float64)
     shape = tuple(spec.shape) if spec.shape is not None else (low.shape if low.ndim else high.shape)
-    return spaces.Box(low=low, high=high, shape=shape, dtype=dtype)  # type: ignore[arg-type]
+    low, high = np.broadcast_to(low, shape), np.broadcast_to(high, shape)  # ValueError on a length mismatch
+    return spaces.Box(low=low.astype(dtype), high=high.astype(dtype), shape=shape, dtype=dtype)  # type: ignore[arg-type]
 
 
 def image_to_rgb(image: Any) -> np.ndarray:

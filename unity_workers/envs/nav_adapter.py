@@ -98,6 +98,12 @@ class NavAdapter:
         s = self._state(response)
         return bool(s.reached_target) or bool(s.collided)
 
+    def info(self, response: Any) -> dict[str, Any]:
+        """``is_success`` (reached the target) once the episode is over, as SB3's evaluation expects."""
+        s = self._state(response)
+        done = bool(s.reached_target) or bool(s.collided) or bool(s.truncated)
+        return {"is_success": bool(s.reached_target)} if done else {}
+
     def truncated(self, response: Any) -> bool:
         """The simulator's step-limit flag."""
         return bool(self._state(response).truncated)

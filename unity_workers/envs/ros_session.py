@@ -141,7 +141,9 @@ class RosTcpSession(SimSession):
         self._previous = self._last_response = response
         terminated = self.adapter.terminated(response)
         truncated = self.adapter.truncated(response) and not terminated
-        return self.adapter.observation(response), reward, terminated, truncated, {}
+        info_of = getattr(self.adapter, "info", None)
+        info = dict(info_of(response)) if info_of is not None else {}
+        return self.adapter.observation(response), reward, terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         """The adapter's image field of the last response, else the latest image on ``image_topic``."""
