@@ -102,7 +102,9 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory, cluster_env: dict[str, st
     crash = write_config(
         work / "crash.yaml", name="crash", out=work / "out_crash", extra_args='["--crash-after-steps", "300"]'
     )
-    hang = write_config(work / "hang.yaml", name="hang", out=work / "out_hang", extra_args='["--hang-after-steps", "400"]')
+    hang = write_config(
+        work / "hang.yaml", name="hang", out=work / "out_hang", extra_args='["--hang-after-steps", "400"]'
+    )
     procs = [start(["train", "--config", str(path)], cluster_env, work) for path in (crash, hang)]
     results = [finish(proc) for proc in procs]
     for code, out, err in results:
@@ -145,16 +147,14 @@ def test_faults_restart_players_and_are_counted(two_runs: tuple[Path, Path], whi
 def test_play_records_the_simulator_camera(two_runs: tuple[Path, Path], cluster_env: dict[str, str]) -> None:
     run = two_runs[0]
     proc = start(["play", "--run", str(run), "--episodes", "1", "--record"], cluster_env, run)
-    code, out, err = finish(proc, timeout=120)
+    code, _out, err = finish(proc, timeout=120)
     assert code == 0, err[-3000:]
     (video,) = (run / "videos").glob("play_*")
     assert video.stat().st_size > 1000
     assert (run / "unity" / "play_worker_0.log").is_file()
 
 
-def test_spent_restart_quota_stops_training_and_keeps_a_checkpoint(
-    tmp_path: Path, cluster_env: dict[str, str]
-) -> None:
+def test_spent_restart_quota_stops_training_and_keeps_a_checkpoint(tmp_path: Path, cluster_env: dict[str, str]) -> None:
     config = write_config(
         tmp_path / "quota.yaml",
         name="quota",
@@ -164,7 +164,7 @@ def test_spent_restart_quota_stops_training_and_keeps_a_checkpoint(
         num_evals=0,
         steps=4096,
     )
-    code, out, err = finish(start(["train", "--config", str(config)], cluster_env, tmp_path))
+    code, _out, err = finish(start(["train", "--config", str(config)], cluster_env, tmp_path))
     assert code == 1
     assert "restart quota exceeded" in err and "on host" in err
     assert re.search(r"worker [01] on host", err)
