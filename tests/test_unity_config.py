@@ -155,3 +155,25 @@ def test_field_mapping_drives_a_real_simulator(tmp_path: Path) -> None:
         assert terminated or truncated  # driving straight ends at a wall (collided) or the target
     finally:
         env.close()
+
+
+def test_watching_opens_a_player_window_and_recording_renders(tmp_path: Path) -> None:
+    from ray_lab.envs.factory import EnvFactory, UnityPlacement
+
+    spec = UnitySpec()
+    placement = UnityPlacement(worker_index=0, env_slot=0, environment_id=0, group="play", log_dir=str(tmp_path))
+    watch = EnvFactory("ReferenceNav", unity=spec, placement=placement, render_mode="human", monitor=False)()
+    try:
+        options = watch.unwrapped.options  # type: ignore[attr-defined]
+        assert not options.batchmode and options.graphics
+    finally:
+        watch.close()
+    record = EnvFactory("ReferenceNav", unity=spec, placement=placement, render_mode="rgb_array", monitor=False)()
+    try:
+        options = record.unwrapped.options  # type: ignore[attr-defined]
+        assert options.batchmode and options.graphics  # headless, but cameras render
+        record.reset(seed=0)
+        frame = record.render()
+        assert isinstance(frame, np.ndarray) and frame.shape == (128, 128, 3) and frame.std() > 0
+    finally:
+        record.close()

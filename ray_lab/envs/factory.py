@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ import gymnasium as gym
 from stable_baselines3.common.monitor import Monitor
 
 from ray_lab.config.schema import EnvironmentSection
+from unity_workers.ros2.names import sanitize_token
 from unity_workers.spec import UnitySpec
 
 HEADLESS_ENV = {"SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
@@ -79,12 +79,6 @@ class EnvFactory:
         return env
 
 
-def ros_name(text: str) -> str:
-    """`text` as a valid ROS name token (letters, digits, underscores; not starting with a digit)."""
-    token = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_") or "run"
-    return token if not token[0].isdigit() else f"r_{token}"
-
-
 def make_env_factories(
     env: EnvironmentSection,
     count: int,
@@ -114,7 +108,7 @@ def make_env_factories(
     )
     if env.unity is None:
         return [base] * count
-    prefix = env.unity.ros2_namespace or (f"/ray_lab/{ros_name(run_name)}" if run_name else "/ray_lab")
+    prefix = env.unity.ros2_namespace or (f"/ray_lab/{sanitize_token(run_name)}" if run_name else "/ray_lab")
     factories: list[Callable[[], gym.Env]] = []
     for i in range(count):
         worker, slot = divmod(i, envs_per_worker)

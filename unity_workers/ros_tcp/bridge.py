@@ -41,7 +41,7 @@ from .protocol import (
     parse_srv_id,
     topic_key,
 )
-from .state import PendingCalls, TopicCache
+from .state import Listeners, PendingCalls, TopicCache
 from .transport import FrameConnection
 
 __all__ = ["RosTcpBridge"]
@@ -71,6 +71,8 @@ class RosTcpBridge:
         self._pending = PendingCalls()
         self._topics = TopicCache()
         self._handlers: dict[str, Callable[[Any], Any]] = {}
+        self._registration_listeners = Listeners("registration")
+        self._raw_listeners = Listeners("raw message")
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -186,6 +188,7 @@ class RosTcpBridge:
                 session.regs[REGISTRATIONS[command]][topic_key(reg.topic)] = reg
                 self._cond.notify_all()
             logger.debug("%s: %s %s (%s)", self.name, command, reg.topic, reg.message_name)
+            self._registration_listeners.notify(REGISTRATIONS[command], reg)
         elif command in REMOVALS:
             if not isinstance(topic := params.get("topic"), str):
                 raise ProtocolError(f"{command} needs a string 'topic', got {params!r}")
@@ -239,7 +242,10 @@ class RosTcpBridge:
             logger.warning("%s", text)
             session.conn.send(command_to_unity("__error", {"text": text}))
             return
-        self._topics.put(reg.topic, self.types.deserialize(frame.payload, reg.types[0]))
+        msg = self.types.deserialize(frame.payload, reg.types[0])  # malformed CDR drops the client, unforwarded
+        if self._raw_listeners:
+            self._raw_listeners.notify(reg, frame.payload)
+        self._topics.put(reg.topic, msg)
 
     # ------------------------------------------------------------------ public API
     def wait_for_client(self, timeout_s: float) -> bool:
@@ -331,6 +337,30 @@ class RosTcpBridge:
     def add_callback(self, topic: str, callback: Callable[[Any], None]) -> None:
         """Call ``callback(msg)`` (on the reader thread) for every message Unity publishes on ``topic``."""
         self._topics.add_callback(topic, callback)
+
+    def add_registration_listener(
+        self, listener: Callable[[str, Registration], None], *, replay: bool = True
+    ) -> Callable[[], None]:
+        """Call ``listener(table, registration)`` (reader thread) for each registration Unity sends.
+
+        ``table`` is ``"publishers"``, ``"subscribers"``, ``"unity_services"`` or ``"ros_services"``;
+        a reconnecting Unity registers again. With ``replay`` the current client's registrations are
+        passed to ``listener`` first, on this thread. Returns a function that removes the listener.
+        """
+        with self._cond:
+            remove = self._registration_listeners.add(listener)
+            current = [(t, r) for t, regs in self._session.regs.items() for r in regs.values()] if self._session else []
+        for table, reg in current if replay else ():
+            listener(table, reg)
+        return remove
+
+    def add_raw_listener(self, listener: Callable[[Registration, bytes], None]) -> Callable[[], None]:
+        """Call ``listener(registration, cdr_bytes)`` (reader thread) for every message Unity publishes.
+
+        The bytes are the CDR payload exactly as received, after it deserialized cleanly. Returns a
+        function that removes the listener.
+        """
+        return self._raw_listeners.add(listener)
 
     def provide_service(self, name: str, handler: Callable[[Any], Any]) -> None:
         """Answer Unity's calls to ROS service ``name`` (registered by Unity with ``__ros_service``)."""

@@ -12,9 +12,43 @@ from typing import Any
 
 from .protocol import FIRST_SRV_ID, topic_key
 
-__all__ = ["PendingCall", "PendingCalls", "TopicCache"]
+__all__ = ["Listeners", "PendingCall", "PendingCalls", "TopicCache"]
 
 logger = logging.getLogger("unity_workers.ros_tcp.state")
+
+
+class Listeners:
+    """Thread-safe list of callbacks, all called with the same arguments; a failing one is logged and skipped."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[..., None]] = []
+
+    def add(self, callback: Callable[..., None]) -> Callable[[], None]:
+        """Add ``callback``; returns a function that removes it again (idempotent)."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+        def remove() -> None:
+            with self._lock:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return remove
+
+    def __bool__(self) -> bool:
+        return bool(self._callbacks)
+
+    def notify(self, *args: Any) -> None:
+        """Call every callback with ``args`` on this thread."""
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback(*args)
+            except Exception:
+                logger.exception("%s listener %r failed", self._what, callback)
 
 
 class TopicCache:
