@@ -1,8 +1,10 @@
 """Command line of the reference simulator, shaped like the seed project's Unity player arguments.
 
 ``python -m unity_workers.reference_sim --ros-ip 127.0.0.1 --ros-port PORT --environment-id N ...``;
-Unity's own flags (``-batchmode``, ``-nographics``, ``-logFile PATH``) are accepted, and unknown
-arguments are ignored (logged), as a Unity player ignores arguments it does not know.
+with ``--protocol grpc`` it serves the gRPC env protocol on that address instead of connecting to a
+ROS-TCP bridge (:mod:`.grpc_env`). Unity's own flags (``-batchmode``, ``-nographics``,
+``-logFile PATH``) are accepted, and unknown arguments are ignored (logged), as a Unity player
+ignores arguments it does not know.
 """
 
 from __future__ import annotations
@@ -38,8 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hang-after-steps", type=int, default=None, metavar="K", help="never answer step call K+1")
     p.add_argument("--step-latency-ms", type=float, default=0.0, help="sleep before every answer")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to retry (re)connecting")
+    p.add_argument(
+        "--protocol",
+        choices=("ros_tcp", "grpc"),
+        default="ros_tcp",
+        help="ros_tcp: connect to the bridge on --ros-ip:--ros-port; grpc: serve the gRPC env protocol there",
+    )
     p.add_argument("-batchmode", action="store_true", help="Unity flag, accepted")
-    p.add_argument("-nographics", action="store_true", help="Unity flag, accepted")
+    p.add_argument("-nographics", action="store_true", help="Unity flag: no camera rendering")
     p.add_argument("-logFile", dest="log_file", default=None, help="write the log here instead of stderr")
     return p
 
@@ -76,6 +84,7 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[SimOptions, argpar
         hang_after_steps=ns.hang_after_steps,
         step_latency_ms=ns.step_latency_ms,
         connect_timeout_s=ns.connect_timeout,
+        graphics=not ns.nographics,
     )
     return options, ns, unknown
 
@@ -90,6 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     if unknown:
         logger.info("ignoring unknown arguments %s", unknown)
+    if ns.protocol == "grpc":
+        from .grpc_env import run_grpc
+
+        code = run_grpc(options)
+        logging.shutdown()
+        return code
     sim = ReferenceSim(options)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
