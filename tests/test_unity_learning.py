@@ -1,0 +1,63 @@
+"""PPO learns the reference simulator's nav task through the full stack: Ray workers → bridges → simulator processes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from ray_lab.cli.train import new_run_dir
+from ray_lab.config import load_config
+from ray_lab.evaluation.seeded import run_seeded_episodes
+from ray_lab.learner.actor import run_training
+from unity_workers.envs import UnityEnv
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL_SEED, EPISODES = 1000, 10
+
+
+class RandomPolicy:
+    """Uniform-random actions: the baseline the trained agent must beat."""
+
+    def __init__(self, env: VecEnv) -> None:
+        self.env = env
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False):  # type: ignore[no-untyped-def]
+        return np.stack([self.env.action_space.sample() for _ in range(self.env.num_envs)]), None
+
+
+@pytest.mark.slow
+def test_ppo_reaches_the_target_after_20k_steps(ray_session: None, tmp_path: Path) -> None:
+    config = load_config(
+        ROOT / "configs" / "reference_nav_ppo.yaml",
+        [
+            "training.use_wandb=false",
+            f"experiment.output_dir={tmp_path}",
+            "training.training.total_timesteps=20000",
+            "training.training.log_points=1",
+            "training.training.eval.num_evals=2",
+            f"training.training.eval.seed={EVAL_SEED}",
+            f"training.training.eval.num_episodes={EPISODES}",
+            "learner.num_cpus=0.5",
+        ],
+    )
+    run_dir = new_run_dir(config)
+    summary = run_training(config, run_dir, None)
+    assert summary.timesteps >= 20000
+    with (run_dir / "evaluations.csv").open() as handle:
+        rounds = list(csv.DictReader(handle))
+    assert len(rounds) == 2 and rounds[-1]["seeds"] == ";".join(str(EVAL_SEED + i) for i in range(EPISODES))
+    trained = float(rounds[-1]["success_rate"])
+
+    env = DummyVecEnv([lambda: UnityEnv(log_dir=str(tmp_path / "random"))])
+    try:
+        env.action_space.seed(0)
+        baseline = run_seeded_episodes(RandomPolicy(env), env, EVAL_SEED, EPISODES)
+    finally:
+        env.close()
+    assert baseline.success_rate is not None and baseline.success_rate <= 0.3, baseline
+    assert trained >= 0.8, rounds
