@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import pytest
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ray_lab.cli.train import new_run_dir
 from ray_lab.config import load_config
+from ray_lab.evaluation.random_policy import RandomPolicy
 from ray_lab.evaluation.seeded import run_seeded_episodes
 from ray_lab.learner.actor import run_training
 
@@ -37,16 +36,6 @@ def test_ppo_solves_cartpole_on_2x4_workers(ray_session: None, tmp_path: Path) -
     returns = eval_returns(run_dir)
     assert summary.best_eval_return is not None and summary.best_eval_return >= 475, returns
     assert max(returns) >= 475 and len(returns) == config.loop.eval.num_evals
-
-
-class RandomPolicy:
-    """A uniform-random predictor: the baseline that "improves clearly" is measured against."""
-
-    def __init__(self, env: VecEnv) -> None:
-        self.env = env
-
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False):  # type: ignore[no-untyped-def]
-        return np.stack([self.env.action_space.sample() for _ in range(self.env.num_envs)]), None
 
 
 @pytest.mark.slow

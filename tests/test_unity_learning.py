@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ray_lab.cli.train import new_run_dir
 from ray_lab.config import load_config
+from ray_lab.evaluation.random_policy import RandomPolicy
 from ray_lab.evaluation.seeded import run_seeded_episodes
 from ray_lab.learner.actor import run_training
 from unity_workers.envs import UnityEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_SEED, EPISODES = 1000, 10
-
-
-class RandomPolicy:
-    """Uniform-random actions: the baseline the trained agent must beat."""
-
-    def __init__(self, env: VecEnv) -> None:
-        self.env = env
-
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False):  # type: ignore[no-untyped-def]
-        return np.stack([self.env.action_space.sample() for _ in range(self.env.num_envs)]), None
 
 
 @pytest.mark.slow

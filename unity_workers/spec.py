@@ -93,6 +93,9 @@ class UnitySpec(_Strict):
     fixed_updates_per_step: int | None = Field(None, ge=1, description="`--fixed-updates-per-step`.")
     pause: bool = Field(False, description="`--pause`.")
     extra_args: list[str] = Field(default_factory=list, description="More player arguments, appended as given.")
+    max_message_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest frame/message accepted from a player; larger drops it."
+    )
     step_timeout_s: float = Field(10.0, gt=0, description="Timeout of every step/reset call, seconds.")
     connect_timeout_s: float = Field(60.0, gt=0, description="How long a starting player may take to connect.")
     max_restarts: int = Field(5, ge=0, description="Restarts allowed per env over the whole run.")

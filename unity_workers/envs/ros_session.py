@@ -40,6 +40,7 @@ class RosTcpSessionFactory(SimSessionFactory):
     reset_srv: str
     seed_field: str | None = "seed"
     host: str = "127.0.0.1"
+    max_payload_bytes: int = 16 * 1024 * 1024
     image_topic: str | None = None
     ros2_graph: str = "off"
     ros2_namespace: str | None = None
@@ -57,7 +58,9 @@ class RosTcpSessionFactory(SimSessionFactory):
 
     def open(self, worker_index: int) -> RosTcpSession:
         """A started bridge on a free port of this node."""
-        bridge = RosTcpBridge(self.types, self.host, 0, name=f"bridge-w{worker_index}").start()
+        bridge = RosTcpBridge(
+            self.types, self.host, 0, name=f"bridge-w{worker_index}", max_payload_bytes=self.max_payload_bytes
+        ).start()
         return RosTcpSession(self, bridge, worker_index)
 
 

@@ -27,7 +27,7 @@ def make_session_factory(spec: UnitySpec, environment_id: int, ros2_namespace: s
     if spec.protocol == "grpc":
         from unity_workers.grpc_env import GrpcSessionFactory
 
-        return GrpcSessionFactory(host=spec.ros_ip)
+        return GrpcSessionFactory(host=spec.ros_ip, max_message_bytes=spec.max_message_bytes)
     step, reset = service_names(spec, environment_id)
     image_topic = spec.image_topic
     if image_topic is None and not spec.uses_own_player:
@@ -42,6 +42,7 @@ def make_session_factory(spec: UnitySpec, environment_id: int, ros2_namespace: s
         reset_srv=spec.reset_srv,
         seed_field=fields.seed if fields is not None else "seed",
         host=spec.ros_ip,
+        max_payload_bytes=spec.max_message_bytes,
         image_topic=image_topic,
         ros2_graph=spec.ros2_graph,
         ros2_namespace=ros2_namespace,
