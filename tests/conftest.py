@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,14 +31,31 @@ def start_local_ray() -> None:
 
     if ray.is_initialized():
         return
-    ray.init(
-        num_cpus=2,
-        _temp_dir=_LOCAL_RAY_TEMP,
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    for attempt in (1, 2):
+        try:
+            ray.init(
+                num_cpus=2,
+                _temp_dir=_LOCAL_RAY_TEMP,
+                _node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+            return
+        except Exception as exc:  # Ray's "node timed out during startup" under load: show why, retry once
+            _print_ray_startup_logs(exc)
+            ray.shutdown()
+            if attempt == 2:
+                raise
+
+
+def _print_ray_startup_logs(exc: Exception) -> None:
+    """The ends of the raylet and GCS logs of a failed start, so a CI log says why Ray did not come up."""
+    print(f"ray.init failed: {exc}")
+    for pattern in ("raylet.out", "raylet.err", "gcs_server.out", "gcs_server.err"):
+        for log in sorted(Path(_LOCAL_RAY_TEMP).glob(f"session_*/logs/{pattern}"))[-1:]:
+            print(f"--- {log} (last 30 lines) ---")
+            print("\n".join(log.read_text(errors="replace").splitlines()[-30:]))
 
 
 @pytest.fixture(scope="session")
