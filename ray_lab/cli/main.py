@@ -1,4 +1,4 @@
-"""`ray-lab` command line: `train` and `play` (also as `python -m ray_lab`)."""
+"""`ray-lab` command line: `train`, `play` and `sweep` (also as `python -m ray_lab`)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--model", help="model in the run folder: model, best_model or a checkpoint name")
     play.add_argument("--episodes", type=int, help="episodes to play (default: evaluation.num_episodes)")
     play.add_argument("--record", action="store_true", help="write an mp4 (or gif) into the run's videos/")
+
+    sweep = commands.add_parser("sweep", help="tune hyperparameters with Ray Tune from a sweep spec")
+    which = sweep.add_mutually_exclusive_group(required=True)
+    which.add_argument("--spec", "-s", help="sweep spec YAML (configs/sweeps/*.yaml)")
+    which.add_argument("--resume", metavar="DIR", help="continue the interrupted sweep in this sweep folder")
     return parser
 
 
@@ -54,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ray_lab.cli.train import run_train
 
             return run_train(args.config, args.overrides)
+        if args.command == "sweep":
+            from ray_lab.cli.sweep import run_sweep
+
+            return run_sweep(args.spec, args.resume)
         from ray_lab.cli.play import run_play
 
         return run_play(args)

@@ -50,3 +50,27 @@ def load_vecnormalize_stats(path: Path) -> VecNormalize:
     if not isinstance(loaded, VecNormalize):
         raise ValueError(f"{path} holds a {type(loaded).__name__}, expected VecNormalize statistics")
     return loaded
+
+
+def replay_buffer_path_for(model_zip: Path) -> Path:
+    """Where the replay buffer saved with `model_zip` lives: `model.zip` → `model_replay_buffer.pkl`."""
+    return model_zip.with_name(f"{model_zip.stem}_replay_buffer.pkl")
+
+
+def save_replay_buffer(model: BaseAlgorithm, model_zip: Path) -> Path | None:
+    """Save an off-policy model's replay buffer beside `model_zip` (atomically); None for on-policy models."""
+    if getattr(model, "replay_buffer", None) is None:
+        return None
+    path = replay_buffer_path_for(model_zip)
+    with atomic_path(path) as tmp:
+        model.save_replay_buffer(tmp)  # type: ignore[attr-defined]
+    return path
+
+
+def load_replay_buffer(model: BaseAlgorithm, model_zip: Path) -> bool:
+    """Load the replay buffer saved beside `model_zip` into an off-policy model; False when there is none."""
+    path = replay_buffer_path_for(model_zip)
+    if not path.is_file() or getattr(model, "replay_buffer", None) is None:
+        return False
+    model.load_replay_buffer(path)  # type: ignore[attr-defined]
+    return True

@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.evaluation.callback import SeededEvalCallback, evaluation_points
 from ray_lab.evaluation.seeded import EpisodeResults
-from ray_lab.learner.artifacts import save_model
+from ray_lab.learner.artifacts import load_replay_buffer, save_model
 from ray_lab.learner.build import build_eval_env, build_model, build_train_env, load_pretrained_vecnormalize
 from ray_lab.learner.callbacks import CheckpointCallback, ProgressCallback, ProgressState, checkpoint_points
 from ray_lab.learner.logger import build_logger
@@ -70,6 +71,15 @@ def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:
     )
 
 
+RoundHook = Callable[[BaseAlgorithm, int, EpisodeResults], None]
+"""Called after every evaluation round with the model, its timesteps and the round's results (sweeps report here)."""
+
+
+def _points(points: list[int], start: int, resume: bool) -> list[int]:
+    """Continuing a model shifts the schedule by its timesteps; resuming a run skips the points already passed."""
+    return [p for p in points if p > start] if resume else [p + start for p in points]
+
+
 def make_callbacks(
     config: ExperimentConfig,
     layout: RunLayout,
@@ -77,9 +87,13 @@ def make_callbacks(
     sink: Sink,
     state: ProgressState,
     stop: threading.Event,
+    model: BaseAlgorithm,
+    resume: bool = False,
+    round_hook: RoundHook | None = None,
 ) -> tuple[list[BaseCallback], SeededEvalCallback | None]:
     """Progress, checkpoints every `total/log_points` steps, and a seeded eval round every `total/num_evals`."""
     loop = config.loop
+    start = model.num_timesteps
 
     def on_checkpoint(path: Path, timesteps: int) -> None:
         state.checkpoints += 1
@@ -89,16 +103,18 @@ def make_callbacks(
     def on_round(timesteps: int, results: EpisodeResults) -> None:
         state.eval_return = results.mean_return
         state.eval_rounds += 1
+        if round_hook is not None:
+            round_hook(model, timesteps, results)
 
     callbacks: list[BaseCallback] = [ProgressCallback(state, stop)]
     if loop.log_points:
-        points = checkpoint_points(loop.total_timesteps, loop.log_points)
+        points = _points(checkpoint_points(loop.total_timesteps, loop.log_points), start, resume)
         callbacks.append(CheckpointCallback(layout.checkpoints_dir, points, on_checkpoint))
     eval_callback = None
     if eval_env is not None:
         eval_callback = SeededEvalCallback(
             eval_env,
-            points=evaluation_points(loop.total_timesteps, loop.eval.num_evals),
+            points=_points(evaluation_points(loop.total_timesteps, loop.eval.num_evals), start, resume),
             seed=loop.eval.seed,
             num_episodes=loop.eval.num_episodes,
             deterministic=loop.eval.deterministic,
@@ -145,8 +161,15 @@ def train(
     pretrained: Path | None,
     state: ProgressState,
     stop: threading.Event,
+    *,
+    resume: bool = False,
+    round_hook: RoundHook | None = None,
 ) -> RunSummary:
-    """Train as configured; the run folder gets every output, written atomically."""
+    """Train as configured; the run folder gets every output, written atomically.
+
+    With `resume`, `pretrained` is this run's own checkpoint: training goes on from its timesteps to
+    `total_timesteps` (with its replay buffer when the checkpoint has one), skipping the rounds already done.
+    """
     start = time.monotonic()
     layout = RunLayout(run_dir)
     state.total_timesteps = config.loop.total_timesteps
@@ -159,10 +182,15 @@ def train(
         if pretrained is not None:
             load_pretrained_vecnormalize(train_env, pretrained)
         model = build_model(config, train_env, device, pretrained)
+        if resume and pretrained is not None:
+            load_replay_buffer(model, pretrained)
         model.set_logger(build_logger(layout.root, layout.tensorboard_dir, config.loop.verbose))
-        callbacks, eval_callback = make_callbacks(config, layout, eval_env, sink, state, stop)
+        callbacks, eval_callback = make_callbacks(
+            config, layout, eval_env, sink, state, stop, model, resume=resume, round_hook=round_hook
+        )
+        steps = config.loop.total_timesteps - model.num_timesteps if resume else config.loop.total_timesteps
         model.learn(
-            total_timesteps=config.loop.total_timesteps,
+            total_timesteps=max(steps, 0),
             callback=CallbackList(callbacks),
             reset_num_timesteps=pretrained is None,
             progress_bar=False,
@@ -189,10 +217,11 @@ def train(
         sink.summary({k: v for k, v in asdict(summary).items() if v is not None})
         sink.finish(exit_code=0)
         return summary
-    except BaseException:
-        if model is not None:
+    except BaseException as exc:
+        stopped = isinstance(exc, SystemExit) and exc.code in (0, None)  # e.g. Ray Tune stopping a trial early
+        if model is not None and not stopped:
             save_failure_checkpoint(model, layout)
-        sink.finish(exit_code=1)
+        sink.finish(exit_code=0 if stopped else 1)
         raise
     finally:
         state.finished = True

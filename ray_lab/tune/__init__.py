@@ -1,0 +1,2 @@
+"""Sweeps on Ray Tune: spec files (`spec`, `distributions`, `load`), trials (`trainable`), the run (`run`,
+`algorithms`) and the outputs (`results`, `report`, `plots`, `outputs`)."""
