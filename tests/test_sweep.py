@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import ray
+from test_tracking_wandb import wandb_records
 
 ROOT = Path(__file__).resolve().parents[1]
 CARTPOLE = ROOT / "configs" / "cartpole_ppo.yaml"
@@ -24,7 +25,6 @@ CARTPOLE = ROOT / "configs" / "cartpole_ppo.yaml"
 COMMON = f"""
 base: {CARTPOLE}
 set:
-  training.use_wandb: false
   training.training.log_points: 0
   training.training.eval.num_episodes: 3
   training.algorithm_parameters.batch_size: 64
@@ -34,9 +34,10 @@ resources: {{learner_cpus: 0.5, num_workers: 1, envs_per_worker: 2, worker_cpus:
 """
 
 
-def write_spec(folder: Path, name: str, body: str, out: Path) -> Path:
+def write_spec(folder: Path, name: str, body: str, out: Path, wandb: bool = False) -> Path:
     path = folder / f"{name}.yaml"
-    path.write_text(f"name: {name}\noutput_dir: {out}\n{COMMON}\n{body}")
+    common = COMMON if wandb else COMMON.replace("set:\n", "set:\n  training.use_wandb: false\n", 1)
+    path.write_text(f"name: {name}\noutput_dir: {out}\n{common}\n{body}")
     return path
 
 
@@ -126,8 +127,11 @@ seeds: [0, 1]
 budget: {timesteps: 2048}
 """,
         tmp_path / "out",
+        wandb=True,
     )
-    set_line = "  training.training.eval.num_evals: 2\n"
+    set_line = (
+        "  training.training.eval.num_evals: 2\n  training.use_wandb: true\n  tracking.log_model_artifacts: false\n"
+    )
     spec.write_text(spec.read_text().replace("set:\n", "set:\n" + set_line, 1))
     result = ray_lab(["sweep", "--spec", str(spec)], cluster_env, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -142,6 +146,12 @@ budget: {timesteps: 2048}
         row["seeds"] for trial in rows for row in read_csv(folder / "trials" / trial["trial_id"] / "evaluations.csv")
     }
     assert episode_seeds == {"1000;1001;1002"}  # every round of every trial: the same episode seeds
+    for row in rows:  # every trial is an offline W&B run, grouped by the sweep, with its config
+        (run_file,) = (folder / "trials" / row["trial_id"] / "wandb").rglob("run-*.wandb")
+        (run,) = [r.run for r in wandb_records(run_file) if r.WhichOneof("record_type") == "run"]
+        assert run.run_group == folder.name and run.display_name == row["trial_id"]
+        config = {item.key: item.value_json for item in run.config.update}
+        assert row["training.algorithm_parameters.learning_rate"] in config["training"]
     summary = (folder / "summary.md").read_text()
     assert "±" in summary
     means = {
@@ -231,7 +241,8 @@ budget: {timesteps: 2048}
     )
     out = tmp_path / "out"
     try:
-        _wait_for(lambda: out.exists() and any(out.rglob("trials/*/summary.json")), 240, "a finished trial")
+        # One trial at a time: once the second has started, Tune has recorded the first as finished.
+        _wait_for(lambda: out.exists() and len(list(out.rglob("trials/*/trial.json"))) >= 2, 240, "a finished trial")
         proc.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves its state and stops
         proc.communicate(timeout=120)
     finally:

@@ -22,7 +22,11 @@ def build_search(spec: SweepSpec, source: str) -> Any:
         from ray.tune.search import BasicVariantGenerator
 
         # Sampled values stay the same across the seed grid, so each configuration runs once per seed.
-        return BasicVariantGenerator(constant_grid_search=True, random_state=spec.search.seed)
+        return BasicVariantGenerator(
+            constant_grid_search=True,
+            random_state=spec.search.seed,
+            max_concurrent=spec.search.max_concurrent_trials or 0,  # TuneConfig's limit ignores this generator
+        )
     try:
         from ray.tune.search.optuna import OptunaSearch
     except ImportError as exc:  # pragma: no cover - optuna is a dependency
@@ -86,6 +90,6 @@ def _pb2(spec: SweepSpec, source: str) -> Any:
             hyperparam_bounds=bounds,
             quantile_fraction=spec.scheduler.quantile_fraction,
         )
-    except ImportError as exc:
-        message = f"PB2 needs GPy and scikit-learn: pip install GPy scikit-learn ({exc})"
+    except (ImportError, RuntimeError) as exc:  # Ray raises RuntimeError("Please install scikit-learn ...")
+        message = f"PB2 needs GPy and scikit-learn: pip install 'ray-lab[pb2]' ({exc})"
         raise ConfigError.single(source, "scheduler.type", message) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
 
 __all__ = ["KINDS", "Distribution"]
 
@@ -79,6 +79,10 @@ class Distribution(BaseModel):
         if kind in ("randint", "qrandint") and not all(float(a).is_integer() for a in args):
             raise ValueError(f"{kind} takes integers, got {args!r}")
         return self
+
+    @model_serializer
+    def _to_yaml(self) -> dict[str, list[Any]]:
+        return {self.kind: list(self.args)}  # dumps as written: {loguniform: [1e-5, 1e-3]}
 
     @property
     def numeric(self) -> bool:

@@ -103,4 +103,8 @@ def load_sweep(spec_path: str | Path, base_override: Path | None = None) -> Load
     problems = _check_metric(loaded)
     if problems:
         raise ConfigError(problems)
+    from ray_lab.tune.algorithms import build_scheduler, build_search
+
+    build_search(spec, loaded.source)  # a missing optional library (PB2's GPy) is a config error now,
+    build_scheduler(spec, loaded.source)  # not after the cluster has started
     return loaded

@@ -45,7 +45,8 @@ def format_score(ranking: ConfigRanking) -> str:
 def _per_seed(ranking: ConfigRanking) -> str:
     parts = []
     for seed, value, status in zip(ranking.seeds, ranking.per_seed, ranking.statuses, strict=True):
-        parts.append(f"{seed}: {format_number(value) if value is not None else status}")
+        shown = format_number(value) if value is not None else status
+        parts.append(shown if seed is None else f"{seed}: {shown}")
     return ", ".join(parts)
 
 

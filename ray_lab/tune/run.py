@@ -90,21 +90,24 @@ def _tuner(loaded: LoadedSweep, sweep_dir: Path, gpus: float) -> Any:
     from ray import tune
 
     spec = loaded.spec
+    population = spec.scheduler.type in ("pbt", "pb2")
     trainable = trainable_for(loaded, sweep_dir, gpus)
     tune_config = tune.TuneConfig(
         metric=spec.metric,
         mode=spec.mode,
         search_alg=build_search(spec, loaded.source),
         scheduler=build_scheduler(spec, loaded.source),
-        num_samples=spec.num_samples,
-        max_concurrent_trials=spec.search.max_concurrent_trials,
+        # Optuna's Repeater counts trials, the seed grid multiplies samples: either way one sample per configuration.
+        num_samples=spec.num_samples * (len(spec.seeds) if spec.search.algorithm == "optuna" and spec.seeds else 1),
+        max_concurrent_trials=spec.search.max_concurrent_trials if spec.search.algorithm == "optuna" else None,
         time_budget_s=spec.budget.time_s,
     )
     run_config = tune.RunConfig(
         name=TUNE_DIR,
         storage_path=str(sweep_dir.resolve()),
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
+        # PBT/PB2 trials restore other trials' checkpoints of any age: keep them all there.
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None if population else spec.checkpoint.keep),
         verbose=1,
     )
     return tune.Tuner(trainable, param_space=_param_space(loaded), tune_config=tune_config, run_config=run_config)

@@ -100,7 +100,7 @@ class CheckpointSection(_Section):
     """What a trial checkpoint holds besides model, VecNormalize statistics and timestep counter."""
 
     replay_buffer: bool = Field(False, description="Off-policy algorithms: also save the replay buffer (large).")
-    keep: int = Field(2, ge=1, description="Checkpoints Tune keeps per trial (the latest ones).")
+    keep: int = Field(2, ge=1, description="Checkpoints Tune keeps per trial (the latest; PBT/PB2 keep all).")
 
 
 class SweepSpec(_Section):
