@@ -261,3 +261,11 @@ def test_axis_kind() -> None:
     assert axis_kind([1e-3, 3e-4]) == "linear"
     assert axis_kind([0.0, 1.0, 1000.0]) == "linear"
     assert axis_kind(["Tanh", "ReLU"]) == axis_kind([True, False]) == axis_kind([[64, 64]]) == "categorical"
+
+
+@pytest.mark.parametrize("spec", sorted((Path(__file__).resolve().parents[1] / "configs" / "sweeps").glob("*.yaml")))
+def test_example_sweep_specs_load(spec: Path) -> None:
+    from ray_lab.tune.load import load_sweep
+
+    loaded = load_sweep(spec)
+    assert loaded.spec.space and loaded.sample.loop.eval.num_evals >= 2

@@ -15,6 +15,7 @@ from pydantic_core import PydanticUndefined
 
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.config.validation_errors import _model_in, _type_name
+from ray_lab.tune.spec import SweepSpec
 
 INTRO = """# Configuration reference
 
@@ -93,7 +94,32 @@ def render() -> str:
             parts.append(doc + "\n")
         parts.append("| key | type | default | meaning |\n|---|---|---|---|")
         parts.extend(_rows(model, f"{section}."))
+    parts.append(SWEEP_INTRO)
+    for name, field in SweepSpec.model_fields.items():
+        model = _model_in(field.annotation)
+        if model is not None and name != "space":
+            parts.append(f"\n### sweep `{name}`\n")
+            parts.append("| key | type | default | meaning |\n|---|---|---|---|")
+            parts.extend(_rows(model, f"{name}."))
+    parts.append("\n### sweep top-level keys\n")
+    parts.append("| key | type | default | meaning |\n|---|---|---|---|")
+    parts.extend(row for row in _rows(SweepSpec, "") if row.count("`") and _top_level(row))
     return "\n".join(parts) + "\n"
+
+
+def _top_level(row: str) -> bool:
+    key = row.split("`")[1]
+    return "." not in key
+
+
+SWEEP_INTRO = """
+## Sweep specs
+
+A sweep spec (`ray-lab sweep --spec FILE`, examples in `configs/sweeps/`) names a base experiment
+config and the keys to vary; see [sweeps.md](sweeps.md). `space` maps dotted config keys to one
+distribution each: `uniform`, `quniform`, `loguniform`, `qloguniform`, `randint`, `qrandint`,
+`randn`, `choice`, `grid`, written `{loguniform: [1.0e-5, 1.0e-3]}` or `{choice: [[64, 64], [256, 256]]}`.
+"""
 
 
 if __name__ == "__main__":
