@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     which = sweep.add_mutually_exclusive_group(required=True)
     which.add_argument("--spec", "-s", help="sweep spec YAML (configs/sweeps/*.yaml)")
     which.add_argument("--resume", metavar="DIR", help="continue the interrupted sweep in this sweep folder")
+
+    submit = commands.add_parser("submit", help="check a config or sweep spec here, then run it as a Ray job")
+    submit.add_argument("--address", required=True, help="the cluster's dashboard/job address, http://HEAD:8265")
+    job = submit.add_mutually_exclusive_group(required=True)
+    job.add_argument("--config", "-c", help="experiment YAML: runs `ray-lab train` on the cluster")
+    job.add_argument("--spec", "-s", help="sweep spec YAML: runs `ray-lab sweep` on the cluster")
+    submit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    submit.add_argument("--follow", action="store_true", help="stream the logs; exit with the job's result")
     return parser
 
 
@@ -63,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ray_lab.cli.sweep import run_sweep
 
             return run_sweep(args.spec, args.resume)
+        if args.command == "submit":
+            from ray_lab.cli.submit import run_submit
+
+            return run_submit(args.address, args.config, args.spec, args.overrides, args.follow)
         from ray_lab.cli.play import run_play
 
         return run_play(args)
