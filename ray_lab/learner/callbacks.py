@@ -27,6 +27,7 @@ class ProgressState:
     eval_rounds: int = 0
     checkpoints: int = 0
     env_restarts: int = 0
+    worker_restarts: int = 0
     finished: bool = False
 
     def snapshot(self) -> dict[str, float | int | bool | None]:
@@ -60,6 +61,9 @@ class ProgressCallback(BaseCallback):
     def _count_restarts(self, infos: Sequence[dict[str, Any]]) -> None:
         """Simulator envs report their restart count as `info["restarts"]`; keep the latest per env."""
         changed = False
+        if infos and infos[0].get("worker_restarted"):  # every env's episode ended with the lost step
+            self.state.worker_restarts += 1
+            self.logger.record("workers/worker_restarts", self.state.worker_restarts)
         for index, info in enumerate(infos):
             count = info.get("restarts")
             if count is not None and self._restarts.get(index) != count:

@@ -50,6 +50,7 @@ class RunSummary:
     wandb_url: str | None
     device: str
     env_restarts: int = 0
+    worker_restarts: int = 0
 
 
 def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:
@@ -212,6 +213,7 @@ def train(
             wandb_url=getattr(sink, "url", None),
             device=str(model.device),
             env_restarts=state.env_restarts,
+            worker_restarts=state.worker_restarts,
         )
         atomic_write_text(layout.summary_json, json.dumps(asdict(summary), indent=2))
         sink.summary({k: v for k, v in asdict(summary).items() if v is not None})

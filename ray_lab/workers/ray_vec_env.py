@@ -9,6 +9,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import ray
 from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnv,
     VecEnvIndices,
@@ -22,6 +23,7 @@ from ray_lab.workers.layout import WorkerLayout
 from ray_lab.workers.obs_layout import ObsLayout
 from ray_lab.workers.options import WorkerOptions
 from ray_lab.workers.protocol import Command, decode_reply, encode_actions, encode_request, is_failure
+from ray_lab.workers.recovery import restarted_step, wait_until_alive
 from ray_lab.workers.state import AsyncState
 from ray_lab.workers.step_codec import StepDecoder
 from ray_lab.workers.transport import Transport
@@ -54,8 +56,11 @@ class RayVecEnv(VecEnv):
         self._layout = WorkerLayout(len(env_fns), self.options.envs_per_worker)
         self._transport: Transport | None = None
         group = start_workers(env_fns, self.options)
+        self._group = group
         self._actors = group.actors
         self.worker_names = group.names
+        self._last_obs: Any = None
+        self.worker_recoveries = 0
         try:
             self._obs_layout = ObsLayout.from_space(group.observation_space)
             counts = [len(self._layout.env_range(w)) for w in range(self._layout.num_workers)]
@@ -100,11 +105,54 @@ class RayVecEnv(VecEnv):
         self._ensure_usable("step_wait")
         if self._state is not AsyncState.WAITING_STEP:
             raise VecEnvStateError("step_wait() called without a pending step_async()")
-        replies = self._fetch(Command.STEP)
+        try:
+            replies = self._fetch(Command.STEP)
+        except (TransportError, WorkerTimeoutError):
+            terminal = self._last_obs
+            new_obs = self._recover()
+            if new_obs is None:
+                raise
+            return restarted_step(terminal, new_obs, self.num_envs)
         decoded = self._step_decoder.decode(replies)  # type: ignore[arg-type]
         for index, reset_info in decoded.reset_infos.items():
             self.reset_infos[index] = reset_info
+        self._last_obs = decoded.obs
         return decoded.obs, decoded.rewards, decoded.dones, decoded.infos
+
+    def _some_worker_gone(self) -> bool:
+        """Whether an actor fails a quick status probe (dead or restarting), as opposed to a hung env."""
+        refs = [actor.status.remote() for actor in self._actors]
+        for ref in refs:
+            try:
+                ray.get(ref, timeout=2.0)
+            except Exception:
+                return True
+        return False
+
+    def _recover(self) -> VecEnvObs | None:
+        """After a worker actor died: wait for Ray's restart, rebuild the transport, reset every env.
+
+        Returns the new first observations, or None when there is nothing to recover with (restarts
+        off, no step yet, or an actor dead for good); the caller then raises the original error.
+        """
+        if self.options.max_restarts == 0 or self._last_obs is None or not self._some_worker_gone():
+            return None
+        logger.warning("[%s] an env worker died (%s); waiting for its restart", self.options.name, self._failure_reason)
+        broken, self._transport = self._transport, None
+        if broken is not None:
+            try:
+                broken.close()
+            except Exception as exc:
+                logger.debug("[%s] closing the broken transport: %s", self.options.name, exc)
+        if not wait_until_alive(self._actors, self.worker_names, float(self.options.start_timeout_s or 300.0)):
+            return None
+        self._transport = make_transport(self._group, self.options)
+        self._state = AsyncState.DEFAULT
+        self.worker_recoveries += 1
+        logger.warning(
+            "[%s] env workers back (recovery %d); episodes truncated", self.options.name, self.worker_recoveries
+        )
+        return self.reset()
 
     def reset(self) -> VecEnvObs:
         self._ensure_usable("reset")
@@ -120,7 +168,8 @@ class RayVecEnv(VecEnv):
         self.reset_infos = [info for _, infos in replies for info in infos]
         self._reset_seeds()
         self._reset_options()
-        return self._obs_layout.concatenate([obs for obs, _ in replies])
+        self._last_obs = self._obs_layout.concatenate([obs for obs, _ in replies])
+        return self._last_obs
 
     def close(self) -> None:
         """Close the environments, tear down the compiled graph and kill the actors (idempotent)."""

@@ -1,0 +1,96 @@
+"""Node failures on a real 3-node Ray cluster on this machine (`ray.cluster_utils.Cluster`).
+
+The learner sits on the head; the env workers need `unity`, which two simulator nodes advertise.
+Removing the node that hosts the workers mid-training: Ray restarts them on the other simulator node
+(their placement-group bundles move first), the lost step ends every episode as truncated, and
+training completes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+from conftest import start_local_ray
+from ray.cluster_utils import Cluster
+from ray.util.placement_group import placement_group_table
+
+from ray_lab.cli.train import new_run_dir
+from ray_lab.config import load_config
+from ray_lab.learner.actor import run_training
+
+CARTPOLE = Path(__file__).resolve().parents[1] / "configs" / "cartpole_ppo.yaml"
+
+
+@pytest.fixture
+def three_nodes() -> Iterator[tuple[Cluster, list[Any]]]:
+    was_running = ray.is_initialized()
+    ray.shutdown()
+    temp_dir = tempfile.mkdtemp(prefix="rl_n_", dir="/tmp")
+    common = {"node_ip_address": "127.0.0.1"}
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "temp_dir": temp_dir, "include_dashboard": False, **common},
+    )
+    simulators = [cluster.add_node(num_cpus=1, resources={"unity": 2}, **common) for _ in range(2)]
+    ray.init(address=cluster.address, _node_ip_address="127.0.0.1")
+    try:
+        yield cluster, simulators
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        if was_running:
+            start_local_ray()
+
+
+def _worker_node(run_dir: Path, simulators: list[Any], timeout_s: float = 120.0) -> Any:
+    """The simulator node hosting the training's env workers, once the first rollout is logged."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if (run_dir / "progress.csv").is_file() and (run_dir / "progress.csv").stat().st_size > 0:
+            for table in placement_group_table().values():
+                if table["state"] == "CREATED" and len(table["bundles"]) == 3:
+                    node_id = table["bundles_to_node_id"][1]
+                    return next(node for node in simulators if node.node_id == node_id)
+        time.sleep(0.5)
+    raise AssertionError("the training did not log a first rollout in time")
+
+
+def test_env_workers_move_to_another_node_when_theirs_is_removed(
+    three_nodes: tuple[Cluster, list[Any]], tmp_path: Path
+) -> None:
+    cluster, simulators = three_nodes
+    overrides = [
+        f"experiment.output_dir={tmp_path}",
+        "training.use_wandb=false",
+        "training.training.total_timesteps=12000",
+        "training.training.log_points=0",
+        "training.training.eval.num_evals=0",
+        "training.algorithm_parameters.n_steps=64",
+        "workers.num_workers=2",
+        "workers.envs_per_worker=2",
+        "workers.num_cpus=0.25",
+        "workers.resources={unity: 1}",
+        "workers.transport=actor",
+        "workers.max_restarts=2",
+        "learner.num_cpus=1",
+    ]
+    config = load_config(CARTPOLE, overrides)
+    run_dir = new_run_dir(config)
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(summary=run_training(config, run_dir, None)), daemon=True)
+    thread.start()
+    node = _worker_node(run_dir, simulators)
+    cluster.remove_node(node)  # the simulator machine goes away mid-training
+    thread.join(timeout=300)
+    assert not thread.is_alive(), "training did not finish after the node was removed"
+    summary = result["summary"]
+    assert summary.timesteps >= 12000
+    assert summary.worker_restarts >= 1  # the lost step was counted, and training went on
+    assert (run_dir / "model.zip").is_file()
