@@ -94,3 +94,75 @@ def test_env_workers_move_to_another_node_when_theirs_is_removed(
     assert summary.timesteps >= 12000
     assert summary.worker_restarts >= 1  # the lost step was counted, and training went on
     assert (run_dir / "model.zip").is_file()
+
+
+@pytest.fixture
+def learner_nodes() -> Iterator[tuple[Cluster, list[Any]]]:
+    was_running = ray.is_initialized()
+    ray.shutdown()
+    temp_dir = tempfile.mkdtemp(prefix="rl_n_", dir="/tmp")
+    common = {"node_ip_address": "127.0.0.1"}
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "temp_dir": temp_dir, "include_dashboard": False, **common},
+    )
+    nodes = [cluster.add_node(num_cpus=2, resources={"learner": 1}, **common) for _ in range(2)]
+    ray.init(address=cluster.address, _node_ip_address="127.0.0.1")
+    try:
+        yield cluster, nodes
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        if was_running:
+            start_local_ray()
+
+
+def test_a_trial_whose_learner_node_dies_resumes_from_its_checkpoint(
+    learner_nodes: tuple[Cluster, list[Any]], tmp_path: Path
+) -> None:
+    import json
+
+    from ray_lab.tune.load import load_sweep
+    from ray_lab.tune.run import start_sweep
+
+    cluster, nodes = learner_nodes
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"""
+name: node-loss
+output_dir: {tmp_path / "out"}
+base: {CARTPOLE}
+set:
+  training.use_wandb: false
+  training.training.log_points: 0
+  training.training.eval.num_evals: 4
+  training.training.eval.num_episodes: 2
+  workers.eval_envs_per_worker: 2
+  learner.resources: {{learner: 1}}
+space:
+  training.algorithm_parameters.learning_rate: {{choice: [1.0e-3]}}
+resources: {{learner_cpus: 1, num_workers: 1, envs_per_worker: 2, worker_cpus: 0.25}}
+budget: {{timesteps: 8192}}
+max_failures: 2
+"""
+    )
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(run=start_sweep(load_sweep(spec))), daemon=True)
+    thread.start()
+    out = tmp_path / "out"
+    deadline = time.monotonic() + 180
+    while not (out.exists() and any(out.rglob("checkpoint_000000/model.zip"))):
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.5)
+    (info_path,) = out.rglob("trials/*/trial.json")
+    first = json.loads(info_path.read_text())
+    doomed = next(node for node in nodes if node.node_id == first["node_id"])
+    cluster.remove_node(doomed)  # the learner's machine goes away
+    thread.join(timeout=400)
+    assert not thread.is_alive(), "the sweep did not finish after the learner's node was removed"
+    info = json.loads(info_path.read_text())
+    assert info["node_id"] != first["node_id"]  # the retry ran on the other node
+    assert info["resumed_from_timesteps"] and info["resumed_from_timesteps"][0] >= 2048  # from the checkpoint
+    summary = json.loads((info_path.parent / "summary.json").read_text())
+    assert summary["timesteps"] >= 8192
+    assert not [r for r in result["run"].results if r.error is not None]

@@ -70,7 +70,11 @@ def _trial_setup(context: SweepContext, params: dict[str, Any], trial_name: str)
     run_dir.mkdir(parents=True, exist_ok=True)
     layout = RunLayout(run_dir)
     atomic_write_text(layout.config_yaml, config_to_yaml(config))
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
     info = {"trial": trial_name, "values": values, "seed": seed, "pid": os.getpid(), "host": socket.gethostname()}
+    info["node_id"] = node
     previous = run_dir / TRIAL_INFO
     if previous.is_file():  # a retry: keep the record of earlier resumes
         info["resumed_from_timesteps"] = json.loads(previous.read_text()).get("resumed_from_timesteps", [])
