@@ -73,3 +73,17 @@ def test_a_training_the_cluster_cannot_hold_fails_naming_the_resource(two_node_c
     # 2 train + 1 eval workers at 3 `unity` each; the cluster advertises 4
     assert "short of unity (needs 9, the cluster has 4)" in str(info.value)
     assert "workers.resources" in str(info.value)
+
+
+def test_a_resource_no_node_has_fails_at_once(two_node_cluster: tuple[Cluster, Any]) -> None:
+    import time
+
+    config = load_config(CARTPOLE, ["workers.resources={unity: 5, simulator_gpu: 1}", "learner.placement_timeout_s=120"])
+
+    started = time.monotonic()
+    with pytest.raises(PlacementError) as info:
+        reserve(config, gpus=0.0)
+    assert time.monotonic() - started < 10  # no waiting for a node that no autoscaler will add
+    message = str(info.value)
+    assert "env worker bundle 1" in message and "unity 5 (largest node has 4)" in message
+    assert "simulator_gpu 1 (largest node has 0)" in message and "no autoscaler" in message

@@ -33,6 +33,10 @@ UPLOAD_EXCLUDES = [
     ".mypy_cache",
     ".ruff_cache",
     "*.egg-info",
+    ".env",
+    "*.env",
+    ".ray-lab",
+    "*.pem",
 ]
 """Never uploaded with the working directory (Ray caps uploads; builds live on the nodes)."""
 

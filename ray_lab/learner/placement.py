@@ -7,6 +7,9 @@ on a CPU-only head node.
 
 from __future__ import annotations
 
+import json
+import time
+
 import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 
@@ -67,9 +70,59 @@ def shortfall_message(bundles: list[dict[str, float]], available: dict[str, floa
     return f"it needs {asked} in {len(bundles)} bundles ({strategy}): {lacking}"
 
 
+def unplaceable_bundle(bundles: list[dict[str, float]]) -> str | None:
+    """Which bundle no alive node of the cluster can hold (and why), or None when each fits some node."""
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    for index, bundle in enumerate(bundles):
+        if any(all(node.get(name, 0.0) >= amount for name, amount in bundle.items()) for node in nodes):
+            continue
+        best = {name: max((node.get(name, 0.0) for node in nodes), default=0.0) for name in bundle}
+        short = [f"{name} {amount:g} (largest node has {best[name]:g})" for name, amount in bundle.items()]
+        role = "the learner" if index == 0 else f"env worker bundle {index}"
+        return f"no node of the cluster can hold {role}: it needs {', '.join(short)}"
+    return None
+
+
+def autoscaler_running(wait_s: float = 5.0) -> bool:
+    """Whether an autoscaler that can add nodes runs (KubeRay's v2, or v1 started with a cluster config).
+
+    Every head runs Ray's monitor. Without an autoscaling config it is read-only: its report names
+    each node by its id (`node_<id>`) instead of a node type, and no node will ever be added.
+    """
+    from ray.autoscaler.v2.utils import is_autoscaler_v2
+    from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_initialized
+
+    try:
+        if is_autoscaler_v2(fetch_from_server=True):
+            return True
+    except Exception:  # an older head without the key: fall through to v1's report
+        pass
+    deadline = time.monotonic() + wait_s
+    while _internal_kv_initialized():
+        raw = _internal_kv_get("__autoscaling_status")
+        report = (json.loads(raw).get("autoscaler_report") or {}) if raw else {}
+        mapping = report.get("node_type_mapping") or {}
+        if mapping:
+            return any(node_type != f"node_{node_id}" for node_id, node_type in mapping.items())
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)  # the monitor's first report comes a few seconds after the head starts
+    return False
+
+
 def reserve(config: ExperimentConfig, gpus: float, timeout_s: float | None = None) -> PlacementGroup:
-    """Create the placement group and wait until the cluster holds it; clear error when it cannot."""
+    """Create the placement group and wait until the cluster holds it; clear error when it cannot.
+
+    Without an autoscaler, a bundle that no node can hold fails at once instead of after the timeout.
+    """
     bundles = plan_bundles(config, gpus)
+    problem = unplaceable_bundle(bundles)
+    if problem is not None and not autoscaler_running():
+        raise PlacementError(
+            f"{problem}; the cluster has no autoscaler to add such a node. Lower workers.resources, "
+            "workers.num_cpus or the learner's resources, or start nodes that advertise them "
+            "(ray start --resources='{\"unity\": 8}')"
+        )
     group = placement_group(bundles, strategy=config.learner.placement_strategy, name="")
     timeout = config.learner.placement_timeout_s if timeout_s is None else timeout_s
     ready, _ = ray.wait([group.ready()], timeout=timeout)

@@ -17,7 +17,7 @@ import ray
 
 from ray_lab.config.errors import ConfigError
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.learner.placement import learner_gpus, plan_bundles
+from ray_lab.learner.placement import autoscaler_running, learner_gpus, plan_bundles, unplaceable_bundle
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.run_dir import create_run_dir
 from ray_lab.tune.algorithms import build_scheduler, build_search
@@ -70,19 +70,14 @@ def _firsts(loaded: LoadedSweep) -> dict[str, Any]:
 
 
 def check_cluster_fits(config: ExperimentConfig, gpus: float, source: str) -> None:
-    """ConfigError (exit 2) when no node can hold one of a trial's bundles: it would wait forever."""
-    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
-    for index, bundle in enumerate(plan_bundles(config, gpus)):
-        if any(all(node.get(name, 0.0) >= amount for name, amount in bundle.items()) for node in nodes):
-            continue
-        best = {name: max((node.get(name, 0.0) for node in nodes), default=0.0) for name in bundle}
-        short = [f"{name} {amount:g} (largest node has {best[name]:g})" for name, amount in bundle.items()]
-        role = "the learner" if index == 0 else f"env worker bundle {index}"
+    """ConfigError (exit 2) when no node can hold one of a trial's bundles and no autoscaler can add one."""
+    problem = unplaceable_bundle(plan_bundles(config, gpus))
+    if problem is not None and not autoscaler_running():
         raise ConfigError.single(
             source,
             "resources",
-            f"no node of the cluster can hold {role} of a trial: needs {', '.join(short)}; lower the trial's "
-            "resources (spec `resources`, or the base config's learner/workers) or add such nodes",
+            f"{problem} (per trial); lower the trial's resources (spec `resources`, or the base config's "
+            "learner/workers) or add such nodes",
         )
 
 
