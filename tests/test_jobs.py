@@ -148,3 +148,13 @@ def test_plain_ray_job_submit_runs_a_training(head: tuple[str, dict[str, str]], 
     assert "succeeded" in (result.stdout + result.stderr).lower()
     (run,) = (out / "CartPole-v1" / "ppo").iterdir()
     assert (run / "model.zip").is_file()
+
+
+def test_relative_output_dir_on_a_cluster_is_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ray_lab.cli.ray_connect import storage_warning
+
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    assert "/shared/experiments" in (storage_warning("experiments") or "")
+    assert storage_warning("/shared/experiments") is None
+    monkeypatch.delenv("RAY_ADDRESS")
+    assert storage_warning("experiments") is None  # a local run: the folder is right here

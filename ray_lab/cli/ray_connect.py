@@ -9,6 +9,17 @@ import ray
 LOCAL_TEMP_DIR_ENV = "RAY_LAB_RAY_TEMP_DIR"
 
 
+def storage_warning(output_dir: str) -> str | None:
+    """On a cluster, a relative output folder is a different folder on every node: say so, once."""
+    if os.environ.get("RAY_ADDRESS") and not os.path.isabs(output_dir) and "://" not in output_dir:
+        return (
+            f"ray-lab: note: experiment.output_dir={output_dir!r} is relative; on a multi-node cluster the "
+            "learner writes the run folder on its own node. Use a path every node mounts, e.g. "
+            "--set experiment.output_dir=/shared/experiments (see cluster/README.md)."
+        )
+    return None
+
+
 def connect_ray() -> str:
     """`ray.init` once: the existing cluster when `RAY_ADDRESS` is set (as under `ray job submit`), else local.
 

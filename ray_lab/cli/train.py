@@ -78,13 +78,16 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
     config = load_config(path, overrides)
     pretrained = preflight(config, str(path))
 
-    from ray_lab.cli.ray_connect import connect_ray
+    from ray_lab.cli.ray_connect import connect_ray, storage_warning
     from ray_lab.learner.actor import run_training
     from ray_lab.tracking.console import print_config
     from ray_lab.tracking.progress import print_summary
 
     print_config(config.model_dump(mode="json"), title=f"ray-lab train: {path}")
     print(connect_ray())
+    warning = storage_warning(config.experiment.output_dir)
+    if warning:
+        print(warning, file=sys.stderr)
     run_dir = create_run_dir(
         Path(config.experiment.output_dir),
         config.environment.id,
