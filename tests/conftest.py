@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +100,30 @@ def ray_env_module() -> Iterator[dict[str, str]]:
     temp_dir = tempfile.mkdtemp(prefix="rl_m_", dir="/tmp")
     yield _subprocess_env(temp_dir)
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def local_cluster(head_cpus: float, nodes: list[dict[str, Any]]) -> Iterator[tuple[Any, list[Any]]]:
+    """A real multi-node Ray cluster on loopback (`ray.cluster_utils.Cluster`), connected as the driver.
+
+    The session's own local Ray is stopped for the duration and started again afterwards.
+    """
+    import ray
+    from ray.cluster_utils import Cluster
+
+    was_running = ray.is_initialized()
+    ray.shutdown()
+    temp_dir = tempfile.mkdtemp(prefix="rl_n_", dir="/tmp")
+    common = {"node_ip_address": "127.0.0.1"}
+    head_args = {"num_cpus": head_cpus, "num_gpus": 0, "temp_dir": temp_dir, "include_dashboard": False, **common}
+    cluster = Cluster(initialize_head=True, head_node_args=head_args)
+    added = [cluster.add_node(**node, **common) for node in nodes]
+    ray.init(address=cluster.address, _node_ip_address="127.0.0.1")
+    try:
+        yield cluster, added
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        if was_running:
+            start_local_ray()

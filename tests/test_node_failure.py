@@ -8,7 +8,6 @@ training completes.
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -16,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
-from conftest import start_local_ray
+from conftest import local_cluster
 from ray.cluster_utils import Cluster
 from ray.util.placement_group import placement_group_table
 
@@ -30,23 +28,8 @@ CARTPOLE = Path(__file__).resolve().parents[1] / "configs" / "cartpole_ppo.yaml"
 
 @pytest.fixture
 def three_nodes() -> Iterator[tuple[Cluster, list[Any]]]:
-    was_running = ray.is_initialized()
-    ray.shutdown()
-    temp_dir = tempfile.mkdtemp(prefix="rl_n_", dir="/tmp")
-    common = {"node_ip_address": "127.0.0.1"}
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 2, "temp_dir": temp_dir, "include_dashboard": False, **common},
-    )
-    simulators = [cluster.add_node(num_cpus=1, resources={"unity": 2}, **common) for _ in range(2)]
-    ray.init(address=cluster.address, _node_ip_address="127.0.0.1")
-    try:
-        yield cluster, simulators
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-        if was_running:
-            start_local_ray()
+    with local_cluster(2, [{"num_cpus": 1, "resources": {"unity": 2}}] * 2) as cluster:
+        yield cluster
 
 
 def _worker_node(run_dir: Path, simulators: list[Any], timeout_s: float = 120.0) -> Any:
@@ -98,23 +81,8 @@ def test_env_workers_move_to_another_node_when_theirs_is_removed(
 
 @pytest.fixture
 def learner_nodes() -> Iterator[tuple[Cluster, list[Any]]]:
-    was_running = ray.is_initialized()
-    ray.shutdown()
-    temp_dir = tempfile.mkdtemp(prefix="rl_n_", dir="/tmp")
-    common = {"node_ip_address": "127.0.0.1"}
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 1, "temp_dir": temp_dir, "include_dashboard": False, **common},
-    )
-    nodes = [cluster.add_node(num_cpus=2, resources={"learner": 1}, **common) for _ in range(2)]
-    ray.init(address=cluster.address, _node_ip_address="127.0.0.1")
-    try:
-        yield cluster, nodes
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-        if was_running:
-            start_local_ray()
+    with local_cluster(1, [{"num_cpus": 2, "resources": {"learner": 1}}] * 2) as cluster:
+        yield cluster
 
 
 def test_a_trial_whose_learner_node_dies_resumes_from_its_checkpoint(

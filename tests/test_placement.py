@@ -6,14 +6,13 @@ driver is, as under `ray job submit`) and a node advertising one GPU and `unity`
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import ray
-from conftest import start_local_ray
+from conftest import local_cluster
 from ray.cluster_utils import Cluster
 from ray.util.placement_group import placement_group_table, remove_placement_group
 
@@ -26,23 +25,8 @@ CARTPOLE = Path(__file__).resolve().parents[1] / "configs" / "cartpole_ppo.yaml"
 
 @pytest.fixture
 def two_node_cluster() -> Iterator[tuple[Cluster, Any]]:
-    was_running = ray.is_initialized()
-    ray.shutdown()
-    temp_dir = tempfile.mkdtemp(prefix="rl_p_", dir="/tmp")
-    common = {"node_ip_address": "127.0.0.1"}
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 2, "num_gpus": 0, "temp_dir": temp_dir, "include_dashboard": False, **common},
-    )
-    gpu_node = cluster.add_node(num_cpus=2, num_gpus=1, resources={"unity": 4}, **common)
-    ray.init(address=cluster.address, _node_ip_address="127.0.0.1")
-    try:
-        yield cluster, gpu_node
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-        if was_running:
-            start_local_ray()
+    with local_cluster(2, [{"num_cpus": 2, "num_gpus": 1, "resources": {"unity": 4}}]) as (cluster, nodes):
+        yield cluster, nodes[0]
 
 
 def test_learner_runs_on_the_gpu_node_with_unity_workers_beside_it(two_node_cluster: tuple[Cluster, Any]) -> None:
@@ -78,7 +62,9 @@ def test_a_training_the_cluster_cannot_hold_fails_naming_the_resource(two_node_c
 def test_a_resource_no_node_has_fails_at_once(two_node_cluster: tuple[Cluster, Any]) -> None:
     import time
 
-    config = load_config(CARTPOLE, ["workers.resources={unity: 5, simulator_gpu: 1}", "learner.placement_timeout_s=120"])
+    config = load_config(
+        CARTPOLE, ["workers.resources={unity: 5, simulator_gpu: 1}", "learner.placement_timeout_s=120"]
+    )
 
     started = time.monotonic()
     with pytest.raises(PlacementError) as info:

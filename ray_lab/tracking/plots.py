@@ -30,7 +30,7 @@ class Series:
     note: str | None = None
 
 
-def _number(text: str | None) -> float | None:
+def csv_number(text: str | None) -> float | None:
     """A finite float from a CSV cell, or None for an empty or non-numeric cell."""
     if text is None or not text.strip():
         return None
@@ -61,13 +61,13 @@ def read_series(path: Path | None, x_column: str, y_column: str, std_column: str
             series.note = f"{path.name} has no {x_column!r}/{y_column!r} columns yet"
             return series
         for row in reader:
-            x, y = _number(row.get(x_column)), _number(row.get(y_column))
+            x, y = csv_number(row.get(x_column)), csv_number(row.get(y_column))
             if x is None or y is None:
                 continue
             series.x.append(x)
             series.y.append(y)
             if std_column is not None:
-                series.std.append(_number(row.get(std_column)) or 0.0)
+                series.std.append(csv_number(row.get(std_column)) or 0.0)
     if not series.x:
         series.note = f"{path.name} has no {y_column!r} values yet"
     return series

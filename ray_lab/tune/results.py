@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import statistics
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ray_lab.tracking.atomic import atomic_write_text
+from ray_lab.tracking.plots import csv_number
 from ray_lab.tracking.run_dir import RunLayout
 
 MODES = ("max", "min")
@@ -92,16 +92,6 @@ def metric_column(metric: str) -> str:
     return column
 
 
-def _number(text: str | None) -> float | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
 def read_trial_metrics(record: TrialRecord, metric: str, mode: str = "max") -> TrialMetrics:
     """Best (by `mode`) and last value of `metric` in the trial's evaluations.csv, with their timesteps.
 
@@ -117,7 +107,7 @@ def read_trial_metrics(record: TrialRecord, metric: str, mode: str = "max") -> T
         with path.open(newline="", encoding="utf-8") as file:
             for row in csv.DictReader(file):
                 rounds += 1
-                steps, value = _number(row.get("timesteps")), _number(row.get(column))
+                steps, value = csv_number(row.get("timesteps")), csv_number(row.get(column))
                 if steps is not None and value is not None:
                     points.append((int(steps), value))
     best = (max if mode == "max" else min)(points, key=lambda p: p[1], default=None)  # the first best round
