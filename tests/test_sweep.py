@@ -50,6 +50,12 @@ def ray_lab(args: list[str], env: dict[str, str], cwd: Path, timeout: int = 400)
     return result
 
 
+def start_sweep(spec: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """`ray-lab sweep --spec` in the background (the test interrupts or kills parts of it)."""
+    argv = [sys.executable, "-m", "ray_lab", "sweep", "--spec", str(spec)]
+    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def sweep_dir(out: Path) -> Path:
     (folder,) = [p for p in (out / "CartPole-v1" / "ppo").iterdir() if p.is_dir()]
     return folder
@@ -187,14 +193,7 @@ budget: {timesteps: 8192}
         tmp_path / "out",
     )
     spec.write_text(spec.read_text().replace("set:\n", "set:\n  training.training.eval.num_evals: 4\n", 1))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ray_lab", "sweep", "--spec", str(spec)],
-        env=cluster_env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_sweep(spec, cluster_env, tmp_path)
     try:
         out = tmp_path / "out"
         _wait_for(lambda: out.exists() and any(out.rglob("checkpoint_000000/model.zip")), 240, "a checkpoint")
@@ -231,14 +230,7 @@ budget: {timesteps: 2048}
         tmp_path / "out",
     )
     spec.write_text(spec.read_text().replace("set:\n", "set:\n  training.training.eval.num_evals: 2\n", 1))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ray_lab", "sweep", "--spec", str(spec)],
-        env=cluster_env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_sweep(spec, cluster_env, tmp_path)
     out = tmp_path / "out"
     try:
         # One trial at a time: once the second has started, Tune has recorded the first as finished.
