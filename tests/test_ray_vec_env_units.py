@@ -44,7 +44,7 @@ def test_worker_options_defaults() -> None:
         ({"step_timeout_s": 0}, "step_timeout_s must be None or a finite number > 0, got 0"),
         ({"start_timeout_s": -1.0}, "start_timeout_s must be None or a finite number > 0, got -1.0"),
         ({"max_restarts": -2}, "max_restarts must be an int >= -1 .*, got -2"),
-        ({"transport": "grpc"}, r"transport must be one of \['auto', 'compiled', 'actor'\], got 'grpc'"),
+        ({"transport": "grpc"}, r"transport must be one of \['auto', 'socket', 'compiled', 'actor'\], got 'grpc'"),
         ({"bundle_offset": -1}, "bundle_offset must be an int >= 0, got -1"),
         ({"name": "has space"}, "name must match .* got 'has space'"),
         ({"runtime_env": "env"}, "runtime_env must be None or a dict, got 'env'"),

@@ -1,4 +1,4 @@
-"""RayVecEnv on real Ray: both transports against DummyVecEnv, errors, timeouts, scheduling.
+"""RayVecEnv on real Ray: every transport against DummyVecEnv, errors, timeouts, scheduling.
 
 Each RayVecEnv start costs actor start-up (seconds on 2 cores), so one vec env per transport runs
 a whole scenario: identical trajectories, misuse errors, worker errors, and last a step timeout
@@ -8,6 +8,7 @@ a whole scenario: identical trajectories, misuse errors, worker errors, and last
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 from typing import Any
 
@@ -32,6 +33,9 @@ from ray_lab.workers import (
     compiled_transport,
     worker_bundles,
 )
+from ray_lab.workers.channel import TOKEN_BYTES, connect, recv_frame, send_frame
+from ray_lab.workers.env_worker import EnvWorkerActor
+from ray_lab.workers.protocol import Command, decode_reply, encode_request
 
 pytestmark = [
     pytest.mark.usefixtures("ray_session"),
@@ -163,7 +167,7 @@ def check_step_timeout(venv: RayVecEnv) -> None:
         venv.step(np.zeros(N_ENVS, dtype=np.int64))
 
 
-@pytest.mark.parametrize("transport", ["compiled", "actor"])
+@pytest.mark.parametrize("transport", ["socket", "compiled", "actor"])
 def test_transport_scenario(transport: str) -> None:
     options = WorkerOptions(
         envs_per_worker=4,
@@ -202,23 +206,68 @@ def test_unschedulable_workers_time_out_at_start() -> None:
     assert "eval-envworker-0" in str(info.value)
 
 
-def test_auto_falls_back_to_actor_calls_when_compiling_fails(caplog: pytest.LogCaptureFixture) -> None:
+def test_compiled_transport_failure_is_an_error() -> None:
     ctx = DAGContext.get_current()
     old = ctx.buffer_size_bytes
     ctx.buffer_size_bytes = -1  # makes experimental_compile() raise
     env_fns = [functools.partial(SleepEnv, sleep_s=0.0)] * 2
     try:
-        with pytest.raises(TransportError, match="compiling the Ray graph failed"):
+        with pytest.raises(TransportError, match="setting up the 'compiled' transport failed"):
             RayVecEnv(env_fns, WorkerOptions(transport="compiled"))
-        venv = RayVecEnv(env_fns, WorkerOptions(transport="auto"))
     finally:
         ctx.buffer_size_bytes = old
+
+
+def test_auto_falls_back_to_actor_calls_when_channels_fail(caplog: pytest.LogCaptureFixture) -> None:
+    """Workers that cannot open their channel (here: its socket folder does not exist) still work, over actor calls."""
+    env_fns = [functools.partial(SleepEnv, sleep_s=0.0)] * 2
+    broken_tmp = {"env_vars": {"RAY_LAB_CHANNEL_DIR": "/nonexistent/ray-lab-test"}}
+    with pytest.raises(TransportError, match="could not open their channels"):
+        RayVecEnv(env_fns, WorkerOptions(transport="socket", runtime_env=broken_tmp))
+    venv = RayVecEnv(env_fns, WorkerOptions(transport="auto", runtime_env=broken_tmp))
     try:
         assert venv.transport_name == "actor"
         assert "falling back to plain actor calls" in caplog.text
         venv.reset()
         obs: Any = venv.step(np.zeros(2, dtype=np.int64))[0]
         assert obs.shape == (2, 4)
+    finally:
+        venv.close()
+
+
+def test_channel_refuses_clients_without_the_token() -> None:
+    """A client with a wrong token (or garbage) is dropped at once, before anything it sent is parsed;
+    the holder of the token is served next."""
+    worker = EnvWorkerActor.remote([functools.partial(SleepEnv, sleep_s=0.0)])  # type: ignore[attr-defined]
+    try:
+        token, node = secrets.token_bytes(TOKEN_BYTES), ray.get_runtime_context().get_node_id()
+        address = ray.get(worker.open_channel.remote(token, node), timeout=60)
+        assert address.family == "unix"
+        for offered in (secrets.token_bytes(TOKEN_BYTES), b"\x80\x05garbage-pickle".ljust(TOKEN_BYTES, b".")):
+            with pytest.raises(ConnectionError):
+                connect(address, offered, timeout_s=5.0).close()
+        sock = connect(address, token, timeout_s=5.0)
+        try:
+            send_frame(sock, encode_request(Command.NOOP))
+            assert decode_reply(bytes(recv_frame(sock, time.monotonic() + 10))) == (True, None)
+        finally:
+            sock.close()
+    finally:
+        ray.kill(worker)
+
+
+def test_a_second_client_does_not_disturb_the_first() -> None:
+    venv = RayVecEnv(sleep_env_fns(2), WorkerOptions(envs_per_worker=2))
+    try:
+        assert venv.transport_name == "socket"
+        venv.reset()
+        node = ray.get_runtime_context().get_node_id()
+        address = ray.get(venv.workers[0].open_channel.remote(secrets.token_bytes(TOKEN_BYTES), node))
+        with pytest.raises((ConnectionError, TimeoutError)):  # waits in the backlog while the first is served
+            connect(address, secrets.token_bytes(TOKEN_BYTES), timeout_s=1.0).close()
+        for _ in range(3):
+            obs: Any = venv.step(np.zeros(2, dtype=np.int64))[0]
+            assert obs.shape == (2, 4)
     finally:
         venv.close()
 
@@ -280,18 +329,18 @@ def test_ray_vec_env_inside_an_actor() -> None:
         transport, rewards = ray.get(driver.run.remote(), timeout=120)
     finally:
         ray.kill(driver)
-    assert transport == "compiled"
+    assert transport == "socket"
     assert len(rewards) == 10 and all(1.0 <= r < 2.0 for r in rewards)
 
 
 def test_video_recorder_over_large_renders(tmp_path: Any) -> None:
     """VecVideoRecorder (used by the training builder) on CartPole frames of 400x600x3 bytes each:
-    the replies outgrow the compiled graph's initial 1 MB channel buffers."""
+    large frames on the default (socket) transport."""
     env_fns = [functools.partial(gym.make, "CartPole-v1", render_mode="rgb_array")] * 3
     venv = RayVecEnv(env_fns, WorkerOptions(envs_per_worker=3))
     recorder = VecVideoRecorder(venv, str(tmp_path), record_video_trigger=lambda step: step == 0, video_length=4)
     try:
-        assert venv.transport_name == "compiled"
+        assert venv.transport_name == "socket"
         recorder.reset()
         images: list[Any] = list(venv.get_images())
         assert len(images) == 3 and all(image.shape == (400, 600, 3) for image in images)
@@ -305,7 +354,7 @@ def test_video_recorder_over_large_renders(tmp_path: Any) -> None:
 def test_graph_rebuilds_are_capped(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Each rebuild leaks a little in Ray, so after MAX_GRAPH_BUILDS the env stays on actor calls."""
     monkeypatch.setattr(compiled_transport, "MAX_GRAPH_BUILDS", 2)
-    options = WorkerOptions(envs_per_worker=2, idle_release_s=0.3)
+    options = WorkerOptions(envs_per_worker=2, idle_release_s=0.3, transport="compiled")
     venv = RayVecEnv([functools.partial(SleepEnv, sleep_s=0.0)] * 2, options)
     transport: Any = venv._transport
     try:

@@ -189,6 +189,17 @@ def test_crash_after_steps_exits_3_and_bridge_sees_the_drop(
         bridge.call_unity_service(STEP, {"action": [0.0, 0.5]}, timeout_s=1)
 
 
+def test_light_mode_publishes_no_sensors(bridge: RosTcpBridge, spawn: Callable[..., subprocess.Popen[bytes]]) -> None:
+    assert parse_options(["--light"])[0].light and not parse_options([])[0].light
+    spawn("--light")  # graphics on (no -nographics), yet no camera either
+    assert bridge.wait_for_client(10) and bridge.wait_for_service(STEP, 5) and bridge.wait_for_service(RESET, 5)
+    bridge.call_unity_service(RESET, {"reset": True, "seed": 1}, timeout_s=5)
+    resp = bridge.call_unity_service(STEP, {"action": [1.0, 0.0]}, timeout_s=5)
+    assert resp.state.step_count == 1 and len(resp.state.lidar_ranges) == 16  # the state keeps its lidar
+    assert bridge.publications() == {} and bridge.message_count(SCAN) == 0
+    assert bridge.message_count("/nav_0/camera") == 0
+
+
 def test_hang_after_steps_times_out_and_latency_is_applied(
     bridge: RosTcpBridge, spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:

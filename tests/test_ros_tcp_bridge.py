@@ -169,6 +169,29 @@ def test_call_timeout_is_prompt_and_names_service(bridge: RosTcpBridge, types: M
         assert client.served_ids == [1001, 1002]
 
 
+def test_calls_in_flight_together_time_out_from_their_send(bridge: RosTcpBridge, types: MessageTypes) -> None:
+    release = threading.Event()
+
+    def slow(request: Any) -> dict[str, Any]:
+        release.wait(5)
+        return step_handler(request)
+
+    with connect(bridge, types) as client:
+        client.implement_service(STEP, "interfaces_pkg/EnvironmentStep", slow)
+        assert bridge.wait_for_service(STEP, 5)
+        first = bridge.send_unity_request(STEP, {"action": [1.0]})  # returns at once
+        second = bridge.send_unity_request(STEP, {"action": [2.0]})
+        assert (first.srv_id, second.srv_id) == (1001, 1002)
+        time.sleep(0.3)
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"'/env_0/step' did not answer call 1001 within 0\.4 s"):
+            bridge.wait_response(first, 0.4)  # 0.3 s of the 0.4 s had passed since the send
+        assert time.monotonic() - start < 0.25
+        release.set()  # the late answer to 1001 is dropped, 1002 is collected
+        assert bridge.wait_response(second, 5).reward == pytest.approx(2.0)
+        assert client.served_ids == [1001, 1002]
+
+
 def test_pending_call_fails_promptly_when_unity_drops(bridge: RosTcpBridge, types: MessageTypes) -> None:
     client = connect(bridge, types)
 

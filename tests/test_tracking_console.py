@@ -29,13 +29,24 @@ def test_non_tty_progress_prints_plain_lines_at_most_every_interval() -> None:
             progress.update(steps, train_return=None if t < 5 else 12.5, eval_return=None)
     lines = out.getvalue().splitlines()
     assert len(lines) == 3  # t=0, t=10, and the final state on exit
-    assert lines[0].startswith("[training] 0/2,000 timesteps (0.0%) | - steps/s")
+    assert lines[0].startswith("[training] 0/2,000 timesteps (0.0%) | starting | train return -")
     assert lines[1] == (
         "[training] 1,000/2,000 timesteps (50.0%) | 100 steps/s | train return 12.50 | eval return -"
         " | elapsed 0:00:10 | ETA 0:00:10"
     )
     assert lines[2].startswith("[training] 1,500/2,000 timesteps (75.0%)")
     assert "\x1b[" not in out.getvalue()
+
+
+def test_rate_counts_from_the_first_steps_not_from_start_up() -> None:
+    """Seconds of start-up (workers launching) at 0 timesteps do not drag the steps/s down."""
+    clock = FakeClock()
+    progress = TrainingProgress(10_000, stream=io.StringIO(), clock=clock)
+    for t, steps in [(0, 0), (8, 0), (9, 0), (10, 500), (11, 1000)]:
+        clock.now = 1000.0 + t
+        progress.update(steps)
+    assert progress.steps_per_s == 500.0
+    assert progress.rate_text() == "500 steps/s"
 
 
 def test_returns_keep_their_last_known_value() -> None:

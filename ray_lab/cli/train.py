@@ -6,19 +6,25 @@ so a bad config leaves nothing behind under `experiments/`.
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from ray_lab.config.errors import ConfigError
 from ray_lab.config.loader import config_to_yaml, load_config
 from ray_lab.config.schema import ExperimentConfig
+from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.pretrained import check_compatible, resolve_pretrained
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.run_dir import RunLayout, create_run_dir
 
 DEFAULT_CONFIG = "quickstart.yaml"
+T = TypeVar("T")
+_IMPORTED_AT = time.time()
 
 
 def default_config_path() -> Path:
@@ -41,26 +47,35 @@ def _unity_preflight(config: ExperimentConfig, source: str) -> Path | None:
 
 
 def preflight(config: ExperimentConfig, source: str) -> Path | None:
-    """Build one env here (so a broken `env_config` is a config error) and check the pretrained model."""
-    from ray_lab.learner.build import build_local_env
+    """Build one env here (so a broken `env_config` is a config error) and check the pretrained model.
 
+    Without a pretrained model the env is built bare, with gymnasium alone: the driver then never
+    imports Stable-Baselines3 or torch (seconds of start-up).
+    """
     if config.environment.unity is not None:
         return _unity_preflight(config, source)
+    if config.training.pretrained_model is None:
+        bare = _make_env_or_config_error(config, source, lambda: make_env_factories(config.environment, 1)[0]())
+        bare.close()
+        return None
+    from ray_lab.learner.build import build_local_env
+
+    env = _make_env_or_config_error(config, source, lambda: build_local_env(config))
     try:
-        env = build_local_env(config)
-    except Exception as exc:  # whatever gymnasium.make raises for these kwargs
-        message = f"cannot create {config.environment.id!r}: {type(exc).__name__}: {exc}"
-        raise ConfigError.single(source, "environment.env_config", message) from None
-    try:
-        spec = config.training.pretrained_model
-        if spec is None:
-            return None
         cache = Path(config.experiment.output_dir) / ".pretrained_cache"
-        model_zip = resolve_pretrained(spec, source, cache)
+        model_zip = resolve_pretrained(config.training.pretrained_model, source, cache)
         check_compatible(model_zip, env.observation_space, env.action_space, source)
         return model_zip
     finally:
         env.close()
+
+
+def _make_env_or_config_error(config: ExperimentConfig, source: str, make: Callable[[], T]) -> T:
+    try:
+        return make()
+    except Exception as exc:  # whatever gymnasium.make raises for these kwargs
+        message = f"cannot create {config.environment.id!r}: {type(exc).__name__}: {exc}"
+        raise ConfigError.single(source, "environment.env_config", message) from None
 
 
 def new_run_dir(config: ExperimentConfig) -> Path:
@@ -98,7 +113,7 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
     atomic_write_text(layout.config_yaml, config_to_yaml(config))
     print(f"Run folder: {run_dir}")
     try:
-        summary = run_training(config, run_dir, pretrained)
+        summary = run_training(config, run_dir, pretrained, started_at=command_started_at())
     except Exception as exc:
         return _report_failure(exc, run_dir)
     rows = [
@@ -106,6 +121,7 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
         ("timesteps", f"{summary.timesteps:,}"),
         ("wall time", f"{summary.wall_time_s:.1f} s"),
         ("steps/s", f"{summary.steps_per_s:,.0f}"),
+        ("start-up", "-" if summary.startup_s is None else f"{summary.startup_s:.1f} s to the first env step"),
         ("learner device", summary.device),
         ("eval rounds", str(summary.eval_rounds)),
         ("last eval return", _fmt(summary.final_eval_return)),
@@ -119,6 +135,21 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
         rows.append(("stopped early", "yes (interrupted); model.zip holds the model at that point"))
     print_summary(rows, title="ray-lab: training finished")
     return 0
+
+
+def command_started_at() -> float:
+    """When this process started (wall clock): the start of the user's command.
+
+    Linux keeps the start in ``/proc/self/stat`` (clock ticks since boot); elsewhere, when this
+    module was imported.
+    """
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            uptime_s = float(uptime.read().split()[0])
+        return time.time() - (uptime_s - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED_AT
 
 
 def _fmt(value: float | None) -> str:

@@ -59,7 +59,11 @@ class EnvironmentSection(Section):
         None,
         description="Render mode of the envs; videos need `rgb_array` (set automatically when recording).",
     )
-    monitor: bool = Field(True, description="Wrap each env in SB3's `Monitor` (episode returns in progress.csv).")
+    monitor: bool = Field(
+        True,
+        description="Record each env's episode returns and lengths (gymnasium's `RecordEpisodeStatistics`, "
+        "read by SB3 like its `Monitor`): `rollout/ep_rew_mean` in progress.csv.",
+    )
     video_wrapper: bool = Field(False, description="Record training videos into the run's `videos/` folder.")
     video_trigger: int = Field(5000, gt=0, description="Start a training video every this many vector steps.")
     video_length: int = Field(500, gt=0, description="Length of each training video, in steps.")
@@ -180,14 +184,23 @@ class WorkersSection(Section):
     )
     step_timeout_s: float = Field(60.0, gt=0, description="A vector step or reset slower than this is an error.")
     max_restarts: int = Field(3, ge=0, description="How often Ray may restart a dead worker actor.")
-    transport: Literal["auto", "compiled", "actor"] = Field(
+    transport: Literal["auto", "socket", "compiled", "actor"] = Field(
         "auto",
-        description="Train workers: `compiled` steps through a Ray Compiled Graph, `actor` uses plain actor "
-        "calls, `auto` tries compiled first. Eval workers always use actor calls.",
+        description="How the learner reaches its env workers. `socket`: a direct authenticated socket per "
+        "worker (Unix socket on one node, TCP across nodes); idle workers sleep. `compiled`: a Ray Compiled "
+        "Graph (its idle workers poll a core each). `actor`: plain Ray actor calls. `auto`: socket, falling "
+        "back to actor calls when a worker cannot be reached. Eval workers never use `compiled`.",
     )
     eval_workers: int = Field(1, gt=0, description="Env-worker actors for evaluation rounds.")
     eval_envs_per_worker: int = Field(
         5, gt=0, description="Envs per eval worker; episodes beyond that run in further batches."
+    )
+    env_concurrency: Literal["auto", "serial", "threads"] = Field(
+        "auto",
+        description="How a worker steps its envs. `auto`: simulator-backed envs (`environment.unity`) are "
+        "all sent their step first and answer together, so k players per worker take about one simulator "
+        "step, not k; other envs step one after the other. `serial`: one env after the other. `threads`: "
+        "one thread per env, for envs whose step blocks on I/O with the GIL released.",
     )
 
     _lift_cpu_gpu = model_validator(mode="before")(lift_cpu_gpu)

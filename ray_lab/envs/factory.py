@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
-from stable_baselines3.common.monitor import Monitor
+from gymnasium.wrappers import RecordEpisodeStatistics
 
 from ray_lab.config.schema import EnvironmentSection
 from unity_workers.ros2.names import sanitize_token
@@ -31,9 +31,12 @@ class UnityPlacement:
 
 @dataclass(frozen=True)
 class EnvFactory:
-    """Builds one environment: `gymnasium.make(env_id, **env_kwargs)` or a `UnityEnv`, optionally in Monitor.
+    """Builds one environment: `gymnasium.make(env_id, **env_kwargs)` or a `UnityEnv`, optionally monitored.
 
-    Instances are plain data, so they pickle cheaply to env workers on any node.
+    Instances are plain data, so they pickle cheaply to env workers on any node. Monitoring is
+    gymnasium's `RecordEpisodeStatistics`, which puts `info["episode"] = {"r", "l", "t"}` at each
+    episode's end exactly where SB3 reads it (as SB3's `Monitor` does) without importing
+    Stable-Baselines3, and with it torch, into every env worker: seconds of start-up per worker.
     """
 
     env_id: str
@@ -51,7 +54,7 @@ class EnvFactory:
             for name, value in HEADLESS_ENV.items():
                 os.environ.setdefault(name, value)
         env = self._make_unity() if self.unity is not None else self._make_gym()
-        return Monitor(env) if self.monitor else env
+        return RecordEpisodeStatistics(env) if self.monitor else env
 
     def _make_gym(self) -> gym.Env:
         kwargs = dict(self.env_kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from copy import deepcopy
 from pathlib import Path
 
@@ -50,12 +51,12 @@ class SeededEvalCallback(BaseCallback):
     """Runs a seeded evaluation round at each evaluation point and keeps the best model.
 
     Every round plays episodes seeded `seed, seed+1, ...`, so returns are comparable between
-    rounds and between runs.
+    rounds and between runs. `eval_env` may still be starting (a `Future`): the first round waits for it.
     """
 
     def __init__(
         self,
-        eval_env: VecEnv,
+        eval_env: VecEnv | Future[VecEnv],
         *,
         points: list[int],
         seed: int,
@@ -66,7 +67,7 @@ class SeededEvalCallback(BaseCallback):
         on_round: Callable[[int, EpisodeResults], None] | None = None,
     ) -> None:
         super().__init__(verbose=0)
-        self.eval_env = eval_env
+        self._eval_env = eval_env
         self.points = list(points)
         self.seed = seed
         self.num_episodes = num_episodes
@@ -78,6 +79,13 @@ class SeededEvalCallback(BaseCallback):
         self.best_mean_return = float("-inf")
         self.last_results: EpisodeResults | None = None
         self._start = time.monotonic()
+
+    @property
+    def eval_env(self) -> VecEnv:
+        """The eval envs (waits for them the first time when they are still starting)."""
+        if isinstance(self._eval_env, Future):
+            self._eval_env = self._eval_env.result()
+        return self._eval_env
 
     def _on_step(self) -> bool:
         if self.rounds_done < len(self.points) and self.num_timesteps >= self.points[self.rounds_done]:

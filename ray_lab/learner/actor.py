@@ -13,21 +13,24 @@ from ray.util.placement_group import PlacementGroup, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.learner.callbacks import ProgressState
 from ray_lab.learner.placement import learner_gpus, reserve
-from ray_lab.learner.run import RunSummary, train
+from ray_lab.learner.plan import launch_train_workers
+from ray_lab.learner.summary import ProgressState, RunSummary
 from ray_lab.tracking.progress import TrainingProgress
+from ray_lab.tracking.run_dir import RunLayout
 
 POLL_INTERVAL_S = 0.5
 
 
 class LearnerActor:
-    """Runs `ray_lab.learner.run.train` on its node; answers progress polls while it trains."""
+    """Runs `ray_lab.learner.run.train` on its node; answers progress polls while it trains.
+
+    This module imports neither Stable-Baselines3 nor torch: `train` starts the env workers first and
+    imports them while the workers start (seconds of start-up on a small machine).
+    """
 
     def __init__(self, num_threads: int) -> None:
-        import torch
-
-        torch.set_num_threads(max(1, num_threads))
+        self.num_threads = max(1, num_threads)
         self.state = ProgressState()
         self.stop = threading.Event()
 
@@ -38,8 +41,15 @@ class LearnerActor:
         placement_group: PlacementGroup,
         device: str,
         pretrained: str | None,
+        started_at: float | None = None,
     ) -> RunSummary:
         """Train; returns the run summary (exceptions travel back to the driver)."""
+        launched = launch_train_workers(config, placement_group, RunLayout(Path(run_dir)))
+        import torch
+
+        from ray_lab.learner.run import train
+
+        torch.set_num_threads(self.num_threads)
         return train(
             config,
             Path(run_dir),
@@ -48,6 +58,8 @@ class LearnerActor:
             Path(pretrained) if pretrained else None,
             self.state,
             self.stop,
+            started_at=started_at,
+            launched=launched,
         )
 
     def progress(self) -> dict[str, Any]:
@@ -102,11 +114,17 @@ def _follow(actor: Any, done_ref: Any, total: int) -> None:
                 return
 
 
-def run_training(config: ExperimentConfig, run_dir: Path, pretrained: Path | None) -> RunSummary:
-    """Driver side: place the learner, follow its progress, and stop it cleanly on Ctrl-C."""
+def run_training(
+    config: ExperimentConfig, run_dir: Path, pretrained: Path | None, started_at: float | None = None
+) -> RunSummary:
+    """Driver side: place the learner, follow its progress, and stop it cleanly on Ctrl-C.
+
+    ``started_at``: wall-clock start of the user's command, for the start-up time in the summary.
+    """
     actor, group, device = start_learner(config)
     try:
-        done = actor.train.remote(config, str(run_dir), group, device, str(pretrained) if pretrained else None)
+        pretrained_arg = str(pretrained) if pretrained else None
+        done = actor.train.remote(config, str(run_dir), group, device, pretrained_arg, started_at)
         try:
             _follow(actor, done, config.loop.total_timesteps)
         except KeyboardInterrupt:

@@ -1,9 +1,11 @@
-"""Build what a training run needs from its typed config: vector envs on workers, and the model."""
+"""Build what a training run needs from its typed config: vector envs on workers, and the model.
+
+The worker counts and options come from :mod:`ray_lab.learner.plan` (re-exported here).
+"""
 
 from __future__ import annotations
 
 import inspect
-import math
 from pathlib import Path
 from typing import Any
 
@@ -21,47 +23,25 @@ from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.algorithms import default_policy, resolve_algorithm
 from ray_lab.learner.artifacts import find_vecnormalize, load_vecnormalize_stats
+from ray_lab.learner.plan import num_eval_envs, num_train_workers, train_env_factories, worker_options
 from ray_lab.learner.policy_kwargs import architecture_policy_kwargs
 from ray_lab.learner.schedules import apply_schedules
 from ray_lab.tracking.run_dir import RunLayout
-from ray_lab.workers import RayVecEnv, WorkerOptions
+from ray_lab.workers import RayVecEnv
+from ray_lab.workers.launch import LaunchedWorkers
 
-
-def num_eval_envs(config: ExperimentConfig) -> int:
-    """Eval envs: enough for one batch of episodes, at most what the eval workers hold."""
-    w = config.workers
-    return min(config.loop.eval.num_episodes, w.eval_workers * w.eval_envs_per_worker)
-
-
-def worker_options(config: ExperimentConfig, role: str, placement_group: Any, bundle_offset: int) -> WorkerOptions:
-    """WorkerOptions for the train or eval workers, placed in `placement_group` from `bundle_offset`."""
-    w = config.workers
-    return WorkerOptions(
-        envs_per_worker=w.envs_per_worker if role == "train" else w.eval_envs_per_worker,
-        num_cpus=w.num_cpus,
-        num_gpus=w.num_gpus,
-        resources=dict(w.resources),
-        step_timeout_s=w.step_timeout_s,
-        max_restarts=w.max_restarts,
-        # Eval workers step in short bursts between long idle stretches: plain actor calls never
-        # busy-poll a core while they wait (see docs/benchmarks.md, "Idle workers busy-poll").
-        transport=w.transport if role == "train" else "actor",
-        placement_group=placement_group,
-        bundle_offset=bundle_offset,
-        name=role,
-    )
-
-
-def num_train_workers(config: ExperimentConfig) -> int:
-    """Train worker actors (each owns `envs_per_worker` envs)."""
-    return config.workers.num_workers
-
-
-def num_eval_workers(config: ExperimentConfig) -> int:
-    """Eval worker actors actually needed for `num_eval_envs` envs (0 when there are no rounds)."""
-    if config.loop.eval.num_evals == 0:
-        return 0
-    return math.ceil(num_eval_envs(config) / config.workers.eval_envs_per_worker)
+__all__ = [
+    "algorithm_gamma",
+    "build_eval_env",
+    "build_local_env",
+    "build_model",
+    "build_train_env",
+    "load_pretrained_vecnormalize",
+    "num_eval_envs",
+    "num_train_workers",
+    "worker_options",
+    "wrap_vec_env",
+]
 
 
 def wrap_vec_env(venv: VecEnv, config: ExperimentConfig, *, training: bool, gamma: float) -> VecEnv:
@@ -92,19 +72,13 @@ def algorithm_gamma(config: ExperimentConfig) -> float:
     return float(config.training.algorithm_parameters.get("gamma", fallback))
 
 
-def build_train_env(config: ExperimentConfig, placement_group: Any, layout: RunLayout) -> VecEnv:
-    """The training envs on `num_workers` env-worker actors, wrapped as configured."""
+def build_train_env(
+    config: ExperimentConfig, placement_group: Any, layout: RunLayout, launched: LaunchedWorkers | None = None
+) -> VecEnv:
+    """The training envs on `num_workers` env-worker actors (`launched`: already started), wrapped as configured."""
     env = config.environment
-    render_mode = "rgb_array" if env.video_wrapper else env.render_mode
-    factories = make_env_factories(
-        env,
-        config.num_envs,
-        render_mode=render_mode,
-        envs_per_worker=config.workers.envs_per_worker,
-        log_dir=str(layout.unity_dir),
-        run_name=layout.root.name,
-    )
-    venv: VecEnv = RayVecEnv(factories, worker_options(config, "train", placement_group, 1))
+    factories = train_env_factories(config, layout)
+    venv: VecEnv = RayVecEnv(factories, worker_options(config, "train", placement_group, 1), launched=launched)
     venv = wrap_vec_env(venv, config, training=True, gamma=algorithm_gamma(config))
     if env.video_wrapper:
         trigger = env.video_trigger

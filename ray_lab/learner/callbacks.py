@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,26 +12,9 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from ray_lab.learner.artifacts import save_model
+from ray_lab.learner.summary import ProgressState
 
-
-@dataclass
-class ProgressState:
-    """What the driver shows while the learner trains (plain data, safe to send over Ray)."""
-
-    timesteps: int = 0
-    total_timesteps: int = 0
-    steps_per_s: float = 0.0
-    train_return: float | None = None
-    eval_return: float | None = None
-    eval_rounds: int = 0
-    checkpoints: int = 0
-    env_restarts: int = 0
-    worker_restarts: int = 0
-    finished: bool = False
-
-    def snapshot(self) -> dict[str, float | int | bool | None]:
-        """A copy as a dict."""
-        return asdict(self)
+__all__ = ["CheckpointCallback", "ProgressCallback", "ProgressState", "checkpoint_points"]
 
 
 class ProgressCallback(BaseCallback):
@@ -51,6 +33,8 @@ class ProgressCallback(BaseCallback):
         self._steps0 = self.num_timesteps
 
     def _on_step(self) -> bool:
+        if self.state.first_step_at is None:
+            self.state.first_step_at = time.time()
         self.state.timesteps = self.num_timesteps
         elapsed = time.monotonic() - self._t0
         if elapsed > 0:

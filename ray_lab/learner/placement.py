@@ -14,7 +14,7 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.learner.build import num_eval_envs, num_eval_workers, worker_options
+from ray_lab.learner.plan import num_eval_envs, num_eval_workers, worker_options
 from ray_lab.workers import worker_bundles
 
 

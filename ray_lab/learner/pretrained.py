@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import gymnasium as gym
-from stable_baselines3.common.save_util import load_from_zip_file
 
 from ray_lab.config.errors import ConfigError
 from ray_lab.tracking.run_dir import find_model
@@ -37,6 +36,8 @@ def _describe(space: gym.Space) -> str:
 def check_compatible(model_zip: Path, observation_space: gym.Space, action_space: gym.Space, source: str) -> None:
     """Raise ConfigError naming the path and the mismatch when the model does not fit these spaces."""
     try:
+        from stable_baselines3.common.save_util import load_from_zip_file  # torch: only when a model is given
+
         data, _, _ = load_from_zip_file(model_zip, load_data=True, device="cpu", print_system_info=False)
     except Exception as exc:  # a foreign or corrupt zip: any failure is the user's file
         raise ConfigError.single(source, KEY, f"{model_zip} is not a Stable-Baselines3 model: {exc}") from None

@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,31 +27,14 @@ from ray_lab.learner.artifacts import load_replay_buffer, save_model
 from ray_lab.learner.build import build_eval_env, build_model, build_train_env, load_pretrained_vecnormalize
 from ray_lab.learner.callbacks import CheckpointCallback, ProgressCallback, ProgressState, checkpoint_points
 from ray_lab.learner.logger import build_logger
+from ray_lab.learner.summary import RunSummary
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.plots import plot_learning_curve
 from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.tracking.wandb_sink import NullSink, Sink, WandbSink
+from ray_lab.workers.launch import LaunchedWorkers, kill_actors
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RunSummary:
-    """What a finished run reports back to the driver."""
-
-    run_dir: str
-    timesteps: int
-    wall_time_s: float
-    steps_per_s: float
-    eval_rounds: int
-    final_eval_return: float | None
-    best_eval_return: float | None
-    checkpoints: int
-    stopped_early: bool
-    wandb_url: str | None
-    device: str
-    env_restarts: int = 0
-    worker_restarts: int = 0
 
 
 def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:
@@ -84,7 +68,7 @@ def _points(points: list[int], start: int, resume: bool) -> list[int]:
 def make_callbacks(
     config: ExperimentConfig,
     layout: RunLayout,
-    eval_env: VecEnv | None,
+    eval_env: VecEnv | Future[VecEnv] | None,
     sink: Sink,
     state: ProgressState,
     stop: threading.Event,
@@ -154,6 +138,12 @@ def save_failure_checkpoint(model: BaseAlgorithm, layout: RunLayout) -> Path | N
     return path
 
 
+def _startup_s(started_at: float | None, first_step_at: float | None) -> float | None:
+    if started_at is None or first_step_at is None:
+        return None
+    return round(first_step_at - started_at, 2)
+
+
 def train(
     config: ExperimentConfig,
     run_dir: Path,
@@ -165,8 +155,15 @@ def train(
     *,
     resume: bool = False,
     round_hook: RoundHook | None = None,
+    started_at: float | None = None,
+    launched: LaunchedWorkers | None = None,
 ) -> RunSummary:
     """Train as configured; the run folder gets every output, written atomically.
+
+    ``started_at`` (wall-clock seconds) is when the user's command started; the summary then reports
+    the start-up time up to the first env step. ``launched``: the train workers, already started
+    (see :func:`ray_lab.learner.plan.launch_train_workers`). The eval workers start in the background
+    once the train workers are up; the first evaluation round waits for them.
 
     With `resume`, `pretrained` is this run's own checkpoint: training goes on from its timesteps to
     `total_timesteps` (with its replay buffer when the checkpoint has one), skipping the rounds already done.
@@ -175,11 +172,13 @@ def train(
     layout = RunLayout(run_dir)
     state.total_timesteps = config.loop.total_timesteps
     sink = open_sink(config, layout)
-    train_env = eval_env = None
+    train_env: VecEnv | None = None
+    eval_env: Future[VecEnv] | None = None
     model: BaseAlgorithm | None = None
     try:
-        train_env = build_train_env(config, placement_group, layout)
-        eval_env = build_eval_env(config, placement_group, layout) if config.loop.eval.num_evals else None
+        train_env = build_train_env(config, placement_group, layout, launched)
+        launched = None
+        eval_env = start_eval_env(config, placement_group, layout)
         if pretrained is not None:
             load_pretrained_vecnormalize(train_env, pretrained)
         model = build_model(config, train_env, device, pretrained)
@@ -214,6 +213,7 @@ def train(
             device=str(model.device),
             env_restarts=state.env_restarts,
             worker_restarts=state.worker_restarts,
+            startup_s=_startup_s(started_at, state.first_step_at),
         )
         atomic_write_text(layout.summary_json, json.dumps(asdict(summary), indent=2))
         sink.summary({k: v for k, v in asdict(summary).items() if v is not None})
@@ -227,6 +227,27 @@ def train(
         raise
     finally:
         state.finished = True
-        for env in (train_env, eval_env):
-            if env is not None:
-                env.close()
+        close_envs(train_env, eval_env, launched)
+
+
+def start_eval_env(config: ExperimentConfig, placement_group: Any, layout: RunLayout) -> Future[VecEnv] | None:
+    """Build the eval envs on a background thread (None when there are no evaluation rounds)."""
+    if not config.loop.eval.num_evals:
+        return None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ray-lab-eval-env")
+    future = pool.submit(build_eval_env, config, placement_group, layout)
+    pool.shutdown(wait=False)
+    return future
+
+
+def close_envs(train_env: VecEnv | None, eval_env: Future[VecEnv] | None, launched: LaunchedWorkers | None) -> None:
+    """Close what a run started: its envs (waiting for eval envs still starting), or unused launched workers."""
+    if launched is not None:
+        kill_actors(launched.actors)
+    if train_env is not None:
+        train_env.close()
+    if eval_env is not None:
+        try:
+            eval_env.result().close()
+        except Exception as exc:  # it failed to start: the envs it made are gone already
+            logger.debug("the eval envs never started: %s", exc)

@@ -93,13 +93,19 @@ class TrainingProgress:
             return None
         return max(0, self.total - self.timesteps) / rate
 
+    def rate_text(self) -> str:
+        """Steps/s as shown: `starting` before the first step, `- steps/s` until measurable."""
+        if self.timesteps == 0:
+            return "starting"
+        rate = self.steps_per_s
+        return ("-" if rate is None else f"{rate:,.0f}") + " steps/s"
+
     def line(self) -> str:
         """The plain progress line for the current state."""
-        rate = self.steps_per_s
         percent = 100.0 * min(self.timesteps, self.total) / self.total
         return (
             f"[{self.description}] {self.timesteps:,}/{self.total:,} timesteps ({percent:.1f}%)"
-            f" | {'-' if rate is None else f'{rate:,.0f}'} steps/s"
+            f" | {self.rate_text()}"
             f" | train return {format_return(self.train_return)}"
             f" | eval return {format_return(self.eval_return)}"
             f" | elapsed {format_duration(self.elapsed_s)} | ETA {format_duration(self.eta_s)}"
@@ -113,7 +119,7 @@ class TrainingProgress:
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
-                TextColumn("{task.fields[rate]} steps/s"),
+                TextColumn("{task.fields[rate]}"),
                 TextColumn("train {task.fields[train]}  eval {task.fields[eval]}"),
                 TextColumn("{task.fields[elapsed]} ETA {task.fields[eta]}"),
                 console=self.console,
@@ -148,6 +154,8 @@ class TrainingProgress:
             self.train_return = float(train_return)
         if eval_return is not None:
             self.eval_return = float(eval_return)
+        if self.timesteps == 0:  # still starting: the rate counts from the first steps, not from launch
+            self._samples.clear()
         self._samples.append((now, self.timesteps))
         while len(self._samples) > 2 and now - self._samples[1][0] >= RATE_WINDOW_S:
             self._samples.popleft()
@@ -160,9 +168,8 @@ class TrainingProgress:
 
     def _fields(self) -> dict[str, Any]:
         """The task fields the bar's text columns show (rich takes them as `**fields: Any`)."""
-        rate = self.steps_per_s
         return {
-            "rate": "-" if rate is None else f"{rate:,.0f}",
+            "rate": self.rate_text(),
             "train": format_return(self.train_return),
             "eval": format_return(self.eval_return),
             "elapsed": format_duration(self.elapsed_s),

@@ -22,10 +22,14 @@ import gymnasium as gym
 import numpy as np
 import ray
 
+from ray_lab.workers.channel import ChannelAddress
+from ray_lab.workers.channel_server import ChannelServer
 from ray_lab.workers.errors import RemoteFailure, describe_failure
 from ray_lab.workers.obs_layout import ObsLayout
+from ray_lab.workers.options import EnvConcurrency
 from ray_lab.workers.protocol import Command, decode_request, encode_failure, encode_reply
 from ray_lab.workers.step_codec import StepResult, encode_step
+from ray_lab.workers.stepping import EnvStepper, check_concurrency
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +63,18 @@ class EnvWorker:
     :param worker_index: index of this worker within its vectorized env (for errors and logs).
     :param env_offset: global index of this worker's first environment.
     :param label: name of the worker group (e.g. ``"train"``), used in log lines.
+    :param env_concurrency: how the envs are stepped: ``"auto"``, ``"serial"`` or ``"threads"``
+        (see :mod:`ray_lab.workers.stepping`).
     """
 
     def __init__(
-        self, env_fns: Sequence[EnvFactory], worker_index: int = 0, env_offset: int = 0, label: str = "train"
+        self,
+        env_fns: Sequence[EnvFactory],
+        worker_index: int = 0,
+        env_offset: int = 0,
+        label: str = "train",
+        *,
+        env_concurrency: EnvConcurrency = "auto",
     ) -> None:
         self.worker_index = worker_index
         self.env_offset = env_offset
@@ -76,22 +88,35 @@ class EnvWorker:
         self._closed = False
         self._layout: ObsLayout | None = None
         self.startup_failure: RemoteFailure | None = None
+        self._channel: ChannelServer | None = None
+        self._stepper: EnvStepper | None = None
         try:
-            for i, factory in enumerate(env_fns):
-                self._cursor = i
-                self.envs.append(_make_env(factory))
-            self._cursor = None
-            if len({id(env.unwrapped) for env in self.envs}) != len(self.envs):
-                raise ValueError(
-                    "the env factories returned the same environment instance more than once; "
-                    "each factory must build a new environment (e.g. with gym.make), not `lambda: env`"
-                )
-            if not self.envs:
-                raise ValueError(f"worker {worker_index} got no env factories")
-            self._layout = ObsLayout.from_space(self.envs[0].observation_space)
+            self._start(env_fns, check_concurrency(env_concurrency))
         except Exception as exc:
             self.startup_failure = self._failure(exc, "start")
             logger.error("[%s worker %d] start-up failed: %s", label, worker_index, exc)
+
+    def _start(self, env_fns: Sequence[EnvFactory], concurrency: EnvConcurrency) -> None:
+        """Build and check the envs, then the stepper that steps them; raises on any problem."""
+        for i, factory in enumerate(env_fns):
+            self._cursor = i
+            self.envs.append(_make_env(factory))
+        self._cursor = None
+        if len({id(env.unwrapped) for env in self.envs}) != len(self.envs):
+            raise ValueError(
+                "the env factories returned the same environment instance more than once; "
+                "each factory must build a new environment (e.g. with gym.make), not `lambda: env`"
+            )
+        if not self.envs:
+            raise ValueError(f"worker {self.worker_index} got no env factories")
+        self._layout = ObsLayout.from_space(self.envs[0].observation_space)
+        self._stepper = EnvStepper(
+            self.envs,
+            concurrency,
+            reset_args=self._take_reset_args,
+            set_cursor=self._set_cursor,
+            worker_index=self.worker_index,
+        )
 
     # ------------------------------------------------------------------ remote entry points
     def describe(self) -> bytes:
@@ -130,6 +155,17 @@ class EnvWorker:
             "busy_for_s": time.monotonic() - busy[1] if busy else 0.0,
         }
 
+    def open_channel(self, token: bytes, client_node_id: str) -> ChannelAddress:
+        """Serve :meth:`handle` on a direct channel for the holder of ``token`` (see ``socket_transport``).
+
+        A Unix socket when the client runs on this node, else TCP on this node's Ray address.
+        """
+        if self._channel is None:
+            self._channel = ChannelServer(self.handle, f"{self.label}-w{self.worker_index}")
+        same_node = not ray.is_initialized() or ray.get_runtime_context().get_node_id() == client_node_id
+        host = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
+        return self._channel.open(token, same_node, host)
+
     # ------------------------------------------------------------------ commands
     def step(self, actions: Sequence[Any]) -> StepResult:
         """Step every environment once, auto-resetting the ones that finished (SB3 semantics)."""
@@ -137,33 +173,16 @@ class EnvWorker:
         if len(actions) != n:
             raise ValueError(f"worker {self.worker_index}: expected {n} actions, got {len(actions)}")
         layout = self._obs_layout()
-        rewards = np.empty(n, dtype=np.float32)
-        dones = np.empty(n, dtype=bool)
-        truncated = np.empty(n, dtype=bool)
-        observations: list[Any] = []
-        infos: list[dict[str, Any]] = []
-        reset_infos: dict[int, dict[str, Any]] = {}
-        for i, env in enumerate(self.envs):
-            self._cursor = i
-            obs, reward, term, trunc, info = env.step(actions[i])
-            done = bool(term or trunc)
-            rewards[i] = reward
-            dones[i] = done
-            truncated[i] = bool(trunc and not term)
-            info.pop("TimeLimit.truncated", None)
-            if done:
-                info["terminal_observation"] = obs
-                obs, reset_infos[i] = self._reset_one(i)
-            observations.append(obs)
-            infos.append(info)
+        results = self._live_stepper().step(actions)
         self._cursor = None
+        infos = [result.info for result in results]
         return StepResult(
-            obs=layout.stack(observations),
-            rewards=rewards,
-            dones=dones,
-            truncated=truncated,
+            obs=layout.stack([result.obs for result in results]),
+            rewards=np.array([result.reward for result in results], dtype=np.float32),
+            dones=np.array([result.done for result in results], dtype=bool),
+            truncated=np.array([result.truncated for result in results], dtype=bool),
             infos=infos if any(infos) else None,
-            reset_infos=reset_infos,
+            reset_infos={i: r.reset_info for i, r in enumerate(results) if r.reset_info is not None},
         )
 
     def reset(
@@ -176,12 +195,9 @@ class EnvWorker:
         if seeds is not None or options is not None:
             self.set_reset_args(all_envs, seeds, options)
         layout = self._obs_layout()
-        observations, infos = [], []
-        for i in all_envs:
-            obs, info = self._reset_one(i)
-            observations.append(obs)
-            infos.append(info)
-        return layout.stack(observations), infos
+        replies = self._live_stepper().reset()
+        self._cursor = None
+        return layout.stack([obs for obs, _ in replies]), [info for _, info in replies]
 
     def set_reset_args(
         self,
@@ -228,6 +244,8 @@ class EnvWorker:
         if self._closed:
             return
         self._closed = True
+        if self._stepper is not None:
+            self._stepper.close()
         for i, env in enumerate(self.envs):
             self._cursor = i
             env.close()
@@ -264,14 +282,20 @@ class EnvWorker:
         self._cursor = local_index
         return self.envs[local_index]
 
-    def _reset_one(self, i: int) -> tuple[Any, dict[str, Any]]:
+    def _live_stepper(self) -> EnvStepper:
+        if self._stepper is None:
+            raise RuntimeError(f"worker {self.worker_index} has no environments (start-up failed)")
+        return self._stepper
+
+    def _take_reset_args(self, i: int) -> tuple[int | None, dict[str, Any] | None]:
+        """The pending seed and options of local env ``i``, cleared (each is used by one reset)."""
         seed, options = self._pending_seeds[i], self._pending_options[i]
         self._pending_seeds[i] = None
         self._pending_options[i] = None
+        return seed, options
+
+    def _set_cursor(self, i: int | None) -> None:
         self._cursor = i
-        if options:
-            return self.envs[i].reset(seed=seed, options=options)
-        return self.envs[i].reset(seed=seed)
 
     def _failure(self, exc: BaseException, command: str) -> RemoteFailure:
         if self._cursor is not None:

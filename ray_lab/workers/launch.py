@@ -60,12 +60,21 @@ def actor_options(options: WorkerOptions, worker: int, name: str, num_workers: i
     return opts
 
 
-def start_workers(env_fns: Sequence[Callable[[], gym.Env]], options: WorkerOptions) -> WorkerGroup:
-    """Start one actor per ``envs_per_worker`` factories and wait until their envs are built.
+@dataclass
+class LaunchedWorkers:
+    """Worker actors created and building their envs, not waited for yet (see :func:`launch_workers`)."""
 
-    On any failure the started actors are killed and the error (a
-    :class:`~ray_lab.workers.WorkerError` with the remote traceback, or a
-    :class:`~ray_lab.workers.WorkerTimeoutError`) is raised.
+    actors: list[Any]
+    names: list[str]
+    num_envs: int
+    options: WorkerOptions
+
+
+def launch_workers(env_fns: Sequence[Callable[[], gym.Env]], options: WorkerOptions) -> LaunchedWorkers:
+    """Create one actor per ``envs_per_worker`` factories and return at once; they build their envs meanwhile.
+
+    A caller can do other slow work (importing torch, building a model) while the workers start,
+    then hand the result to :class:`~ray_lab.workers.RayVecEnv`, which waits for them.
     """
     layout = WorkerLayout(len(env_fns), options.envs_per_worker)
     tag = uuid.uuid4().hex[:8]
@@ -75,9 +84,23 @@ def start_workers(env_fns: Sequence[Callable[[], gym.Env]], options: WorkerOptio
         for w in range(layout.num_workers):
             envs = layout.env_range(w)
             actor = EnvWorkerActor.options(**actor_options(options, w, names[w], layout.num_workers)).remote(
-                [env_fns[i] for i in envs], w, envs.start, options.name
+                [env_fns[i] for i in envs], w, envs.start, options.name, env_concurrency=options.env_concurrency
             )
             actors.append(actor)
+    except BaseException:
+        kill_actors(actors)
+        raise
+    return LaunchedWorkers(actors, names, len(env_fns), options)
+
+
+def await_workers(launched: LaunchedWorkers) -> WorkerGroup:
+    """Wait until the launched workers built their envs; their spaces.
+
+    On any failure the actors are killed and the error (a :class:`~ray_lab.workers.WorkerError`
+    with the remote traceback, or a :class:`~ray_lab.workers.WorkerTimeoutError`) is raised.
+    """
+    actors, names, options = launched.actors, launched.names, launched.options
+    try:
         replies = _wait_describe(actors, names, options)
         spaces = [decode_reply(reply) for reply in replies]
         for ok, value in spaces:
@@ -89,6 +112,11 @@ def start_workers(env_fns: Sequence[Callable[[], gym.Env]], options: WorkerOptio
     except BaseException:
         kill_actors(actors)
         raise
+
+
+def start_workers(env_fns: Sequence[Callable[[], gym.Env]], options: WorkerOptions) -> WorkerGroup:
+    """:func:`launch_workers`, then :func:`await_workers`."""
+    return await_workers(launch_workers(env_fns, options))
 
 
 def _wait_describe(actors: list[Any], names: list[str], options: WorkerOptions) -> list[bytes]:
@@ -108,12 +136,29 @@ def _wait_describe(actors: list[Any], names: list[str], options: WorkerOptions) 
 
 
 def make_transport(group: WorkerGroup, options: WorkerOptions) -> Transport:
-    """The transport selected by ``options.transport`` (``auto``: compiled, else actor calls)."""
+    """The transport selected by ``options.transport`` (``auto``: direct channels, else actor calls)."""
     if options.transport == "actor":
         return ActorTransport(group.actors, group.names)
-    from ray_lab.workers.compiled_transport import CompiledTransport
-
     try:
+        return _build_transport(group, options)
+    except Exception as exc:
+        if options.transport != "auto":
+            message = f"[{options.name}] setting up the {options.transport!r} transport failed: {exc}"
+            raise TransportError(message) from exc
+        logger.warning(
+            "[%s] could not open direct channels to the env workers (%s: %s); "
+            "falling back to plain actor calls, which are slower",
+            options.name,
+            type(exc).__name__,
+            exc,
+        )
+        return ActorTransport(group.actors, group.names)
+
+
+def _build_transport(group: WorkerGroup, options: WorkerOptions) -> Transport:
+    if options.transport == "compiled":
+        from ray_lab.workers.compiled_transport import CompiledTransport
+
         return CompiledTransport(
             group.actors,
             group.names,
@@ -121,17 +166,9 @@ def make_transport(group: WorkerGroup, options: WorkerOptions) -> Transport:
             start_timeout_s=options.start_timeout_s,
             idle_release_s=options.idle_release_s,
         )
-    except Exception as exc:
-        if options.transport == "compiled":
-            raise TransportError(f"[{options.name}] compiling the Ray graph failed: {exc}") from exc
-        logger.warning(
-            "[%s] could not compile a Ray graph over the env workers (%s: %s); "
-            "falling back to plain actor calls, which are slower",
-            options.name,
-            type(exc).__name__,
-            exc,
-        )
-        return ActorTransport(group.actors, group.names)
+    from ray_lab.workers.socket_transport import SocketTransport
+
+    return SocketTransport(group.actors, group.names, start_timeout_s=options.start_timeout_s)
 
 
 def kill_actors(actors: Sequence[Any]) -> None:

@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-TransportName = Literal["auto", "compiled", "actor"]
+TransportName = Literal["auto", "socket", "compiled", "actor"]
 TRANSPORTS: tuple[str, ...] = get_args(TransportName)
+EnvConcurrency = Literal["auto", "serial", "threads"]
+ENV_CONCURRENCIES: tuple[str, ...] = get_args(EnvConcurrency)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _RESERVED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
@@ -36,8 +38,10 @@ class WorkerOptions:
         :class:`~ray_lab.workers.WorkerTimeoutError` is raised; ``None`` waits forever. After a
         timeout the vectorized env can only be closed.
     :param max_restarts: Ray ``max_restarts`` of each actor (``-1``: unlimited).
-    :param transport: ``"compiled"`` (Ray Compiled Graph), ``"actor"`` (plain actor calls) or
-        ``"auto"`` (compiled, falling back to actor calls with a warning if compiling fails).
+    :param transport: ``"socket"`` (a direct, authenticated socket per worker: a Unix socket on the
+        caller's node, TCP across nodes; both ends sleep while idle), ``"compiled"`` (a Ray Compiled
+        Graph, whose idle workers poll a core each), ``"actor"`` (plain actor calls) or ``"auto"``
+        (socket, falling back to actor calls with a warning when a worker cannot be reached).
     :param placement_group: a Ray placement group; when given, worker ``i`` is scheduled into
         bundle ``bundle_offset + i`` (see :func:`worker_bundles`).
     :param bundle_offset: index of the first bundle used in ``placement_group``.
@@ -49,6 +53,12 @@ class WorkerOptions:
         seconds without a call, because Ray's graph loops busy-poll (about a core per idle
         worker); the next step compiles it again (see
         :data:`~ray_lab.workers.compiled_transport.MAX_GRAPH_BUILDS`). ``None`` keeps it built.
+    :param env_concurrency: how a worker steps its envs (:mod:`ray_lab.workers.stepping`):
+        ``"auto"`` (default) sends every simulator-backed env (one with ``step_send``/``reset_send``,
+        e.g. a ``UnityEnv``) its request first and then collects the replies, so ``k`` simulators
+        per worker take about one simulator step, and steps other envs one after the other;
+        ``"serial"`` steps every env one after the other; ``"threads"`` steps each env on its own
+        thread (for envs that block on I/O with the GIL released).
     """
 
     envs_per_worker: int = 4
@@ -64,6 +74,7 @@ class WorkerOptions:
     runtime_env: dict[str, Any] | None = None
     start_timeout_s: float | None = 300.0
     idle_release_s: float | None = 10.0
+    env_concurrency: EnvConcurrency = "auto"
 
     def __post_init__(self) -> None:
         if not _is_int(self.envs_per_worker) or self.envs_per_worker < 1:
@@ -98,6 +109,8 @@ class WorkerOptions:
             raise ValueError(f"bundle_offset must be an int >= 0, got {self.bundle_offset!r}")
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
             raise ValueError(f"name must match {_NAME_RE.pattern} (letters, digits, _.-), got {self.name!r}")
+        if self.env_concurrency not in ENV_CONCURRENCIES:
+            raise ValueError(f"env_concurrency must be one of {list(ENV_CONCURRENCIES)}, got {self.env_concurrency!r}")
         if self.runtime_env is not None and not isinstance(self.runtime_env, dict):
             raise ValueError(f"runtime_env must be None or a dict, got {self.runtime_env!r}")
 

@@ -18,7 +18,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from ray_lab.workers.errors import TransportError, VecEnvStateError, WorkerTimeoutError, to_worker_error
-from ray_lab.workers.launch import kill_actors, make_transport, start_workers
+from ray_lab.workers.launch import LaunchedWorkers, await_workers, kill_actors, launch_workers, make_transport
 from ray_lab.workers.layout import WorkerLayout
 from ray_lab.workers.obs_layout import ObsLayout
 from ray_lab.workers.options import WorkerOptions
@@ -42,9 +42,17 @@ class RayVecEnv(VecEnv):
     :param env_fns: picklable zero-argument factories, one per environment.
     :param options: actor sizing, scheduling, timeouts and transport; defaults to
         ``WorkerOptions()``.
+    :param launched: workers already started for exactly these ``env_fns`` and ``options`` with
+        :func:`~ray_lab.workers.launch.launch_workers` (so their start overlapped other work).
     """
 
-    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], options: WorkerOptions | None = None) -> None:
+    def __init__(
+        self,
+        env_fns: Sequence[Callable[[], gym.Env]],
+        options: WorkerOptions | None = None,
+        *,
+        launched: LaunchedWorkers | None = None,
+    ) -> None:
         if not isinstance(env_fns, Sequence) or len(env_fns) == 0:
             raise ValueError(f"env_fns must be a non-empty list of env factories, got {env_fns!r}")
         self.options = options if options is not None else WorkerOptions()
@@ -55,7 +63,13 @@ class RayVecEnv(VecEnv):
         self._pending: Any = None
         self._layout = WorkerLayout(len(env_fns), self.options.envs_per_worker)
         self._transport: Transport | None = None
-        group = start_workers(env_fns, self.options)
+        if launched is not None and (launched.num_envs != len(env_fns) or launched.options != self.options):
+            kill_actors(launched.actors)
+            raise ValueError(
+                f"launched workers are for {launched.num_envs} envs with {launched.options}, "
+                f"not {len(env_fns)} envs with {self.options}"
+            )
+        group = await_workers(launched if launched is not None else launch_workers(env_fns, self.options))
         self._group = group
         self._actors = group.actors
         self.worker_names = group.names

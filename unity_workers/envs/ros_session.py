@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from unity_workers.launcher import PlayerDiedError, UnityProcess
-from unity_workers.ros_tcp import MessageTypes, RosTcpBridge
+from unity_workers.ros_tcp import MessageTypes, PendingCall, RosTcpBridge
 
 from .adapters import StepAdapter
 from .fields import image_to_rgb
@@ -73,6 +73,7 @@ class RosTcpSession(SimSession):
         self._previous: Any | None = None
         self._last_response: Any | None = None
         self._forwarder: Any | None = None
+        self._inflight: tuple[str, PendingCall, float] | None = None  # (kind, call, timeout_s)
 
     @property
     def port(self) -> int:
@@ -122,24 +123,46 @@ class RosTcpSession(SimSession):
         if self._forwarder is None and self.factory.ros2_graph == "on":
             raise RuntimeError("environment.unity.ros2_graph is 'on' but rclpy is not installed")
 
-    def _call(self, service: str, request: dict[str, Any], timeout_s: float) -> Any:
+    def _send(self, kind: str, service: str, request: dict[str, Any], timeout_s: float) -> None:
+        if self._inflight is not None:
+            raise RuntimeError(
+                f"worker {self.worker_index}: cannot send a {kind} to {service!r} while a "
+                f"{self._inflight[0]} is in flight on the bridge at port {self.port}"
+            )
         try:
-            return self.bridge.call_unity_service(service, request, timeout_s)
+            pending = self.bridge.send_unity_request(service, request)
         except LookupError as exc:  # the player reconnected without its services: a fault
             raise ConnectionError(str(exc)) from exc
+        self._inflight = (kind, pending, timeout_s)
 
-    def reset(self, seed: int | None, timeout_s: float) -> tuple[np.ndarray, dict[str, Any]]:
-        """Call the reset service (with the seed, -1 for none, when the request type has the field)."""
+    def _receive(self, kind: str) -> Any:
+        inflight = self._inflight
+        if inflight is None or inflight[0] != kind:
+            what = "nothing" if inflight is None else f"a {inflight[0]}"
+            raise RuntimeError(f"worker {self.worker_index}: no {kind} to collect ({what} is in flight)")
+        self._inflight = None
+        return self.bridge.wait_response(inflight[1], inflight[2])
+
+    def reset_send(self, seed: int | None, timeout_s: float) -> None:
+        """Send the reset request (with the seed, -1 for none, when the request type has the field)."""
         request = dict(self.adapter.make_reset_request(seed))
         if self.factory.reset_takes_seed and self.factory.seed_field is not None:
             request[self.factory.seed_field] = -1 if seed is None else int(seed)
-        response = self._call(self.factory.reset_service, request, timeout_s)
+        self._send("reset", self.factory.reset_service, request, timeout_s)
+
+    def reset_receive(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """Wait for the reset response and map it."""
+        response = self._receive("reset")
         self._previous = self._last_response = response
         return self.adapter.observation(response), {}
 
-    def step(self, action: Any, timeout_s: float) -> StepOutcome:
-        """Call the step service and map its response."""
-        response = self._call(self.factory.step_service, self.adapter.make_step_request(action), timeout_s)
+    def step_send(self, action: Any, timeout_s: float) -> None:
+        """Send the step request built from ``action``."""
+        self._send("step", self.factory.step_service, self.adapter.make_step_request(action), timeout_s)
+
+    def step_receive(self) -> StepOutcome:
+        """Wait for the step response and map it."""
+        response = self._receive("step")
         reward = self.adapter.reward(response, self._previous)
         self._previous = self._last_response = response
         terminated = self.adapter.terminated(response)
@@ -161,7 +184,8 @@ class RosTcpSession(SimSession):
         return None
 
     def close(self) -> None:
-        """Stop ROS 2 forwarding and the bridge; idempotent."""
+        """Stop ROS 2 forwarding and the bridge (a call in flight is dropped); idempotent."""
+        self._inflight = None
         forwarder, self._forwarder = self._forwarder, None
         if forwarder is not None:
             forwarder.close()

@@ -10,6 +10,12 @@ restart quota; it opens a new session for every (re)start:
 3. ``session.wait_ready(process, timeout_s)``: the simulator connected and offers reset/step;
 4. ``reset``/``step`` until a fault, then ``close()`` and back to 1.
 
+Reset and step are split in two phases so that one thread can keep several simulators busy at once:
+``step_send`` returns as soon as the request is sent and ``step_receive`` collects the answer (the
+same for ``reset_send``/``reset_receive``); ``step``/``reset`` are send-then-receive. At most one
+call is in flight per session, and its ``timeout_s`` counts from the send, so ``k`` sessions with
+calls in flight together each get their full timeout. A fault may surface at either phase.
+
 Faults are reported with exactly three exception types, which ``UnityEnv`` turns into restarts:
 ``TimeoutError`` (no answer in time), ``ConnectionError`` (the connection dropped or never came)
 and :class:`~unity_workers.launcher.PlayerDiedError` (from ``wait_ready``, when the process exited).
@@ -66,17 +72,41 @@ class SimSession(ABC):
         """
 
     @abstractmethod
-    def reset(self, seed: int | None, timeout_s: float) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode (seeded when ``seed`` is not None); ``(observation, info)``.
+    def reset_send(self, seed: int | None, timeout_s: float) -> None:
+        """Send a reset (seeded when ``seed`` is not None); ``timeout_s`` counts from now.
 
         Raises:
-            TimeoutError: no answer within ``timeout_s``.
             ConnectionError: the connection is gone.
+            RuntimeError: another call is still in flight (a bug of the caller).
         """
 
     @abstractmethod
+    def reset_receive(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """Collect the reset sent by :meth:`reset_send`: ``(observation, info)``.
+
+        Raises:
+            TimeoutError: no answer within the send's ``timeout_s``.
+            ConnectionError: the connection is gone.
+            RuntimeError: no reset is in flight (a bug of the caller).
+        """
+
+    @abstractmethod
+    def step_send(self, action: Any, timeout_s: float) -> None:
+        """Send ``action`` for one agent step; same errors as :meth:`reset_send`."""
+
+    @abstractmethod
+    def step_receive(self) -> StepOutcome:
+        """Collect the step sent by :meth:`step_send`; same errors as :meth:`reset_receive`."""
+
+    def reset(self, seed: int | None, timeout_s: float) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode and wait for it: :meth:`reset_send` then :meth:`reset_receive`."""
+        self.reset_send(seed, timeout_s)
+        return self.reset_receive()
+
     def step(self, action: Any, timeout_s: float) -> StepOutcome:
-        """Apply ``action`` for one agent step; same errors as :meth:`reset`."""
+        """Apply ``action`` for one agent step and wait for it: :meth:`step_send` then :meth:`step_receive`."""
+        self.step_send(action, timeout_s)
+        return self.step_receive()
 
     def render(self) -> np.ndarray | None:
         """The latest camera frame as an ``(H, W, 3)`` uint8 array, or None without an image source."""
@@ -84,7 +114,7 @@ class SimSession(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Release the port and the connection. Calling it twice is harmless."""
+        """Release the port and the connection (a call in flight is dropped). Calling it twice is harmless."""
 
 
 class SimSessionFactory(ABC):

@@ -6,6 +6,9 @@ port of this node that no other env holds. A call that times out, loses the conn
 player dead restarts player and session (on a fresh port) within a quota: the affected step ends the
 episode as truncated with ``info["env_restarted"] = True``. A spent quota raises an error naming
 the worker, the host and the player log.
+
+``step_send``/``reset_send`` send a request and return at once; the following ``step``/``reset``
+collects it. A worker owning several envs sends to all of them first, so the simulators run together.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from unity_workers.launcher import PlayerDiedError, PlayerOptions, UnityProcess
 from unity_workers.spec import UnitySpec
 
+from .inflight import InFlight, Phase
 from .session import SimSession
 from .transports import make_session_factory
 
@@ -123,6 +127,7 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
         self._session: SimSession | None = None
         self._process: UnityProcess | None = None
         self._closed = False
+        self._inflight = InFlight(self.worker_index)  # what step_send/reset_send sent, until collected
         try:
             self._launch()
         except BaseException:
@@ -221,26 +226,84 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
             raise RuntimeError(f"worker {self.worker_index}: the env is closed")
         return self._session
 
+    # ------------------------------------------------------------------ split-phase API
+    def step_send(self, action: Any) -> None:
+        """Send ``action`` and return at once; the next :meth:`step` (with this action) collects the answer.
+
+        Several envs can so be stepped together: send to each, then ``step`` each. A fault during the
+        send is kept and handled by that :meth:`step`, exactly like a fault while waiting.
+        """
+        self._inflight.expect_idle("step_send")
+        session = self._live_session()
+        fault: BaseException | None = None
+        try:
+            session.step_send(action, self.unity_spec.step_timeout_s)
+        except FAULTS as exc:
+            fault = exc
+        self._inflight.start(Phase.STEP_SENT, action, fault)
+
+    def reset_send(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> None:
+        """Send a reset and return at once; the next :meth:`reset` (with this seed) collects the answer.
+
+        A step still in flight is collected and dropped first (as :meth:`reset` does).
+        """
+        if self._inflight.phase is Phase.STEP_SENT:
+            self._finish_step()
+        self._inflight.expect_idle("reset_send")
+        super().reset(seed=seed)
+        self._inflight.start(Phase.RESET_SENT, seed, self._send_reset(seed))
+
+    def _send_reset(self, seed: int | None) -> BaseException | None:
+        try:
+            self._live_session().reset_send(seed, self.unity_spec.step_timeout_s)
+        except FAULTS as exc:
+            return exc
+        return None
+
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
-        """Start an episode (seeded when ``seed`` is given); retries after a restart on faults."""
-        super().reset(seed=seed)
+        """Start an episode (seeded when ``seed`` is given); retries after a restart on faults.
+
+        After :meth:`reset_send` it collects that reset, whose seed must be ``seed``.
+        """
+        if self._inflight.phase is Phase.RESET_SENT:
+            self._inflight.check_reset(seed)
+        else:
+            self.reset_send(seed=seed, options=options)
+        fault = self._inflight.take()
         while True:
-            try:
-                obs, info = self._live_session().reset(seed, self.unity_spec.step_timeout_s)
-                break
-            except FAULTS as exc:
-                self._restart(exc)
+            if fault is None:
+                try:
+                    obs, info = self._live_session().reset_receive()
+                    break
+                except FAULTS as exc:
+                    fault = exc
+            self._restart(fault)
+            fault = self._send_reset(seed)
         self._last_obs = obs
         return obs, {**info, "restarts": self.restarts}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """One agent step; a fault restarts the player and ends the episode as truncated."""
-        try:
-            obs, reward, terminated, truncated, info = self._live_session().step(action, self.unity_spec.step_timeout_s)
-        except FAULTS as exc:
-            self._restart(exc)
-            info = {"restarts": self.restarts, "env_restarted": True, "restart_cause": repr(exc)}
+        """One agent step; a fault restarts the player and ends the episode as truncated.
+
+        After :meth:`step_send` it collects that step, whose action must be ``action``.
+        """
+        if self._inflight.phase is Phase.IDLE:
+            self.step_send(action)
+        else:
+            self._inflight.check_step(action)
+        return self._finish_step()
+
+    def _finish_step(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        fault = self._inflight.take()
+        if fault is None:
+            try:
+                obs, reward, terminated, truncated, info = self._live_session().step_receive()
+            except FAULTS as exc:
+                fault = exc
+        if fault is not None:
+            self._restart(fault)
+            info = {"restarts": self.restarts, "env_restarted": True, "restart_cause": repr(fault)}
             return self._last_obs, 0.0, False, True, info
         self._last_obs = obs
         return obs, float(reward), bool(terminated), bool(truncated), {**info, "restarts": self.restarts}
@@ -252,8 +315,9 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
         return self._session.render()
 
     def close(self) -> None:
-        """Close player (process group) and session; idempotent."""
+        """Close player (process group) and session, dropping a call in flight; idempotent."""
         self._closed = True
+        self._inflight.take()
         self._shutdown()
 
     def __repr__(self) -> str:

@@ -2,10 +2,11 @@
 
 The simulator is the gRPC server: :meth:`GrpcSessionFactory.open` picks a free port on this node,
 the player is launched with ``--ros-port PORT --protocol grpc`` and binds it, and
-:meth:`GrpcSession.wait_ready` polls ``Spec`` until it answers. gRPC status codes become the
-contract's exceptions: ``DEADLINE_EXCEEDED`` -> ``TimeoutError``, ``UNAVAILABLE``/``CANCELLED``
--> ``ConnectionError``, ``INVALID_ARGUMENT`` -> ``ValueError`` (a bug, not a fault), anything
-else -> ``RuntimeError``.
+:meth:`GrpcSession.wait_ready` polls ``Spec`` until it answers. Reset and step are sent with
+``Stub.Method.future`` and collected with ``.result()``, so several sessions can have a call in
+flight at once. gRPC status codes become the contract's exceptions: ``DEADLINE_EXCEEDED`` ->
+``TimeoutError``, ``UNAVAILABLE``/``CANCELLED`` -> ``ConnectionError``, ``INVALID_ARGUMENT`` ->
+``ValueError`` (a bug, not a fault), anything else -> ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = ["GrpcSession", "GrpcSessionFactory"]
 
 R = TypeVar("R")
 _POLL_PAUSE_S = 0.02
+_RESULT_GRACE_S = 5.0
 _CONNECTION_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
 
 
@@ -66,6 +68,7 @@ class GrpcSession(SimSession):
         self._action_space: gym.Space[Any] | None = None
         self.env_name = ""
         self._closed = False
+        self._inflight: tuple[str, grpc.Future, float] | None = None  # (method, call, timeout_s)
 
     # ------------------------------------------------------------------ info
     @property
@@ -174,16 +177,58 @@ class GrpcSession(SimSession):
             )
         return obs
 
-    def reset(self, seed: int | None, timeout_s: float) -> tuple[np.ndarray, dict[str, Any]]:
-        """``Reset`` (seeded when ``seed`` is not None) with a ``timeout_s`` deadline."""
+    def _send(self, name: str, method: grpc.UnaryUnaryMultiCallable, request: Any, timeout_s: float) -> None:
+        if self._closed:
+            raise RuntimeError(f"worker {self.worker_index}: the gRPC session to {self.address} is closed")
+        if self._inflight is not None:
+            raise RuntimeError(
+                f"worker {self.worker_index}: cannot send {name} to {self.address} while "
+                f"{self._inflight[0]} is in flight"
+            )
+        timeout = _check_timeout("timeout_s", timeout_s)
+        try:
+            future = method.future(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise self._error(name, exc, timeout) from exc
+        self._inflight = (name, future, timeout)
+
+    def _receive(self, name: str) -> Any:
+        inflight = self._inflight
+        if inflight is None or inflight[0] != name:
+            what = "nothing" if inflight is None else inflight[0]
+            raise RuntimeError(f"worker {self.worker_index}: no {name} to collect ({what} is in flight)")
+        self._inflight = None
+        _, future, timeout = inflight
+        try:  # gRPC enforces the deadline; the grace only guards against a call that never ends
+            return future.result(timeout=timeout + _RESULT_GRACE_S)
+        except grpc.RpcError as exc:
+            raise self._error(name, exc, timeout) from exc
+        except grpc.FutureTimeoutError as exc:
+            raise TimeoutError(
+                f"worker {self.worker_index}: {name} on the gRPC env at {self.address} got no "
+                f"answer within {timeout:g} s"
+            ) from exc
+        except grpc.FutureCancelledError as exc:
+            raise ConnectionError(f"worker {self.worker_index}: {name} on {self.address} was cancelled") from exc
+
+    def reset_send(self, seed: int | None, timeout_s: float) -> None:
+        """Send ``Reset`` (seeded when ``seed`` is not None) with a ``timeout_s`` deadline from now."""
         request = pb.ResetRequest() if seed is None else pb.ResetRequest(seed=int(seed))
-        reply = self._rpc("Reset", self._stub.Reset, request, timeout_s)
+        self._send("Reset", self._stub.Reset, request, timeout_s)
+
+    def reset_receive(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """Wait for the ``Reset`` reply: ``(observation, info)``."""
+        reply = self._receive("Reset")
         return self._observation(reply.observation), info_from_maps(reply.info, reply.info_text)
 
-    def step(self, action: Any, timeout_s: float) -> StepOutcome:
-        """``Step`` with ``action`` (shaped and cast to the action space) and a ``timeout_s`` deadline."""
+    def step_send(self, action: Any, timeout_s: float) -> None:
+        """Send ``Step`` with ``action`` (shaped and cast to the action space) and a ``timeout_s`` deadline."""
         request = pb.StepRequest(action=to_tensor(action_to_array(self.action_space, action)))
-        reply = self._rpc("Step", self._stub.Step, request, timeout_s)
+        self._send("Step", self._stub.Step, request, timeout_s)
+
+    def step_receive(self) -> StepOutcome:
+        """Wait for the ``Step`` reply."""
+        reply = self._receive("Step")
         info = info_from_maps(reply.info, reply.info_text)
         return self._observation(reply.observation), reply.reward, reply.terminated, reply.truncated, info
 
@@ -198,7 +243,10 @@ class GrpcSession(SimSession):
         return frame
 
     def close(self) -> None:
-        """Close the channel (idempotent); the player process is the env's to stop."""
+        """Close the channel, dropping a call in flight (idempotent); the player process is the env's to stop."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight[1].cancel()
         if not self._closed:
             self._closed = True
             self._channel.close()

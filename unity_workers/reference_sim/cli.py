@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-latency-ms", type=float, default=0.0, help="sleep before every answer")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to retry (re)connecting")
     p.add_argument(
+        "--light",
+        action="store_true",
+        help="no sensors: publish neither the LaserScan nor the camera, so a step costs almost no CPU "
+        "besides --step-latency-ms (for many players per machine; gRPC publishes no sensors anyway)",
+    )
+    p.add_argument(
         "--protocol",
         choices=("ros_tcp", "grpc"),
         default="ros_tcp",
@@ -85,6 +91,7 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[SimOptions, argpar
         step_latency_ms=ns.step_latency_ms,
         connect_timeout_s=ns.connect_timeout,
         graphics=not ns.nographics,
+        light=ns.light,
     )
     return options, ns, unknown
 

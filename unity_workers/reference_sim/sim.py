@@ -4,7 +4,8 @@ It connects to the bridge as the TCP client (retrying, as Unity does), implement
 ``/<env_name>_<id>/step`` and ``/<env_name>_<id>/reset`` services (``ray_lab_interfaces``), publishes
 a ``sensor_msgs/LaserScan`` on ``/<env_name>_<id>/scan`` before each answer, and reconnects when the
 connection drops until ``connect_timeout_s`` passes without a bridge. Fault injection (crash, hang,
-latency) makes it a stand-in for a misbehaving Unity player in tests.
+latency) makes it a stand-in for a misbehaving Unity player in tests. ``light`` publishes no sensors
+(no LaserScan, no camera), so a player costs almost nothing per step besides ``step_latency_ms``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class SimOptions:
     step_latency_ms: float = 0.0  # sleep before every answer
     connect_timeout_s: float = 10.0  # keep retrying this long to (re)connect before giving up
     graphics: bool = False  # like a Unity player without -nographics: render and publish the camera
+    light: bool = False  # no sensors: neither the LaserScan nor the camera is published (cheap players)
 
     @property
     def namespace(self) -> str:
@@ -157,7 +159,7 @@ class ReferenceSim:
     def _answer(self) -> dict[str, Any]:
         if self.options.step_latency_ms > 0:
             time.sleep(self.options.step_latency_ms / 1000.0)
-        if self.client is not None and self.client.connected:
+        if self.client is not None and self.client.connected and not self.options.light:
             self.client.publish(self.options.scan_topic, self.scan_message())
             if self.options.graphics:
                 image = render_top_down(self.state, self.cfg)
@@ -182,9 +184,10 @@ class ReferenceSim:
                 self.client = client
                 client.implement_service(opts.step_service, STEP_SRV, self.handle_step)
                 client.implement_service(opts.reset_service, RESET_SRV, self.handle_reset)
-                client.register_publisher(opts.scan_topic, SCAN_MSG)
-                if opts.graphics:
-                    client.register_publisher(opts.camera_topic, IMAGE_MSG)
+                if not opts.light:
+                    client.register_publisher(opts.scan_topic, SCAN_MSG)
+                    if opts.graphics:
+                        client.register_publisher(opts.camera_topic, IMAGE_MSG)
                 client.log(
                     f"reference sim {opts.namespace} ready (pid {os.getpid()}, {opts.fixed_updates_per_step} x "
                     f"{opts.fixed_delta_time:g} s per step, time scale {opts.time_scale:g})"

@@ -9,11 +9,13 @@ from .bridge import RosTcpBridge
 from .client import UnityLikeClient
 from .framing import Frame, FrameReader, ProtocolError, decode_syscommand, encode_frame, encode_syscommand
 from .messages import MessageTypes, UnknownMessageType
+from .state import PendingCall
 
 __all__ = [
     "Frame",
     "FrameReader",
     "MessageTypes",
+    "PendingCall",
     "ProtocolError",
     "RosTcpBridge",
     "UnityLikeClient",

@@ -41,7 +41,7 @@ from .protocol import (
     parse_srv_id,
     topic_key,
 )
-from .state import Listeners, PendingCalls, TopicCache
+from .state import Listeners, PendingCall, PendingCalls, TopicCache
 from .transport import FrameConnection
 
 __all__ = ["RosTcpBridge"]
@@ -278,7 +278,7 @@ class RosTcpBridge:
         return self._session.lookup(table, name) if self._session else None
 
     def call_unity_service(self, name: str, request: Any, timeout_s: float = 10.0, *, raw: bool = False) -> Any:
-        """Call a service Unity implements and wait for its response.
+        """Call a service Unity implements and wait for its response (send, then :meth:`wait_response`).
 
         ``request`` may be CDR bytes, a message object or a dict (built with the request type).
         Returns the deserialized response, or its CDR bytes when ``raw`` is true.
@@ -286,6 +286,17 @@ class RosTcpBridge:
         Raises:
             TimeoutError: no response within ``timeout_s`` (names the service, timeout and srv id).
             ConnectionError: no client, or the connection dropped before the response.
+            LookupError: the connected Unity did not register ``name``.
+        """
+        return self.wait_response(self.send_unity_request(name, request, raw=raw), timeout_s)
+
+    def send_unity_request(self, name: str, request: Any, *, raw: bool = False) -> PendingCall:
+        """Send a request to a service Unity implements and return at once (collect it with :meth:`wait_response`).
+
+        Several calls may be in flight together, each with its own srv id.
+
+        Raises:
+            ConnectionError: no client is connected (or the send failed).
             LookupError: the connected Unity did not register ``name``.
         """
         with self._cond:
@@ -303,13 +314,26 @@ class RosTcpBridge:
         except BaseException:
             self._pending.pop(srv_id)
             raise
-        start = time.monotonic()
-        if not pending.done.wait(timeout_s):
-            self._pending.pop(srv_id)
-            raise TimeoutError(f"Unity service {name!r} did not answer call {srv_id} within {timeout_s:g} s")
+        pending.sent_at = time.monotonic()
+        return pending
+
+    def wait_response(self, pending: PendingCall, timeout_s: float) -> Any:
+        """Wait for the response to a call of :meth:`send_unity_request`; ``timeout_s`` counts from its send.
+
+        Raises:
+            TimeoutError: no response within ``timeout_s`` of the send (names the service, timeout and srv id).
+            ConnectionError: the connection dropped (or the bridge closed) before the response.
+        """
+        remaining = max(0.0, pending.sent_at + timeout_s - time.monotonic())
+        if not pending.done.wait(remaining):
+            self._pending.pop(pending.srv_id)
+            raise TimeoutError(
+                f"Unity service {pending.service!r} did not answer call {pending.srv_id} within {timeout_s:g} s"
+            )
         if pending.error is not None:
             raise pending.error
-        logger.debug("%s: call %d to %r took %.4f s", self.name, srv_id, name, time.monotonic() - start)
+        took = time.monotonic() - pending.sent_at
+        logger.debug("%s: call %d to %r took %.4f s", self.name, pending.srv_id, pending.service, took)
         return pending.result
 
     def publish(self, topic: str, msg: Any) -> None:

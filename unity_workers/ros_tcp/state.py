@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,13 +101,17 @@ class TopicCache:
 
 @dataclass
 class PendingCall:
-    """One service call waiting for its response; ``owner`` identifies the connection it was sent on."""
+    """One service call waiting for its response; ``owner`` identifies the connection it was sent on.
+
+    ``sent_at`` is the ``time.monotonic()`` of the send (timeouts count from it).
+    """
 
     srv_id: int
     service: str
     owner: object
     response_type: str | None
     done: threading.Event = field(default_factory=threading.Event)
+    sent_at: float = field(default_factory=time.monotonic)
     result: Any = None
     error: BaseException | None = None
 

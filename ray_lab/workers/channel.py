@@ -1,0 +1,137 @@
+"""A direct byte channel between a ``RayVecEnv`` and one env worker: length-prefixed frames on a socket.
+
+Both ends block in the kernel while they wait (``recv``), so an idle worker and an idle learner use
+no CPU, unlike a Ray Compiled Graph, whose channel readers poll (see ``docs/benchmarks.md``). On the
+caller's own node the socket is a Unix socket in a private (0700) folder; across nodes it is TCP on
+the worker node's Ray address.
+
+The worker only serves a client that proves it holds the channel's token: the first
+:data:`TOKEN_BYTES` bytes of a connection must equal the random token the caller handed the worker
+through a Ray actor call. Nothing a connection sends before that is parsed or unpickled; a wrong
+token closes the connection. Frames are ``<8-byte little-endian length><payload>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "ACK",
+    "TOKEN_BYTES",
+    "ChannelAddress",
+    "ChannelClosedError",
+    "connect",
+    "recv_exact",
+    "recv_frame",
+    "send_frame",
+]
+
+TOKEN_BYTES = 32
+ACK = b"RAYLAB-CHANNEL-1"
+"""What the worker answers to a good token (also the protocol version)."""
+_HEAD = struct.Struct("<Q")
+_SMALL_FRAME = 64 * 1024
+MAX_FRAME_BYTES = 1 << 36
+"""Largest frame accepted (64 GiB): a longer length prefix means a corrupt stream."""
+
+
+class ChannelClosedError(ConnectionError):
+    """The peer closed the channel (EOF) or the socket failed."""
+
+
+@dataclass(frozen=True)
+class ChannelAddress:
+    """Where a worker's channel listens: a Unix socket path, or a TCP host and port."""
+
+    family: Literal["unix", "tcp"]
+    location: str
+    port: int = 0
+
+    def __str__(self) -> str:
+        return f"unix:{self.location}" if self.family == "unix" else f"tcp:{self.location}:{self.port}"
+
+
+def send_frame(sock: socket.socket, payload: bytes) -> None:
+    """Send one frame (the length prefix and ``payload``); raises :class:`ChannelClosedError` on failure."""
+    head = _HEAD.pack(len(payload))
+    try:
+        if len(payload) <= _SMALL_FRAME:
+            sock.sendall(head + payload)
+        else:
+            sock.sendall(head)
+            sock.sendall(payload)
+    except OSError as exc:
+        raise ChannelClosedError(f"sending {len(payload)} bytes failed: {exc!r}") from exc
+
+
+def _set_deadline(sock: socket.socket, deadline: float | None) -> None:
+    if deadline is None:
+        sock.settimeout(None)
+        return
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("deadline passed")
+    sock.settimeout(remaining)
+
+
+def recv_exact(sock: socket.socket, size: int, deadline: float | None = None) -> bytearray:
+    """Exactly ``size`` bytes; ``TimeoutError`` after ``deadline`` (monotonic), ChannelClosedError on EOF."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    received = 0
+    while received < size:
+        _set_deadline(sock, deadline)
+        try:
+            count = sock.recv_into(view[received:])
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise ChannelClosedError(f"receiving failed after {received} of {size} bytes: {exc!r}") from exc
+        if count == 0:
+            raise ChannelClosedError(f"the peer closed the channel after {received} of {size} bytes")
+        received += count
+    return buffer
+
+
+def recv_frame(sock: socket.socket, deadline: float | None = None) -> bytearray:
+    """One frame's payload; errors as :func:`recv_exact`, ``ValueError`` for an impossible length."""
+    (size,) = _HEAD.unpack(recv_exact(sock, _HEAD.size, deadline))
+    if size > MAX_FRAME_BYTES:
+        raise ValueError(f"frame length {size} exceeds the limit of {MAX_FRAME_BYTES} bytes (corrupt stream)")
+    return recv_exact(sock, size, deadline)
+
+
+def connect(address: ChannelAddress, token: bytes, timeout_s: float) -> socket.socket:
+    """Connect to a worker's channel and authenticate with ``token``; a blocking socket on success.
+
+    Raises:
+        ConnectionError: refused, unreachable, or the worker did not accept the token.
+        TimeoutError: no connection and acknowledgement within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    if address.family == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        target: str | tuple[str, int] = address.location
+    else:
+        sock = socket.socket(socket.AF_INET6 if ":" in address.location else socket.AF_INET, socket.SOCK_STREAM)
+        target = (address.location, address.port)
+    try:
+        sock.settimeout(timeout_s)
+        sock.connect(target)
+        if address.family == "tcp":
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(token)
+        if not hmac.compare_digest(bytes(recv_exact(sock, len(ACK), deadline)), ACK):
+            raise ConnectionError(f"the worker at {address} answered the handshake with an unknown protocol")
+        sock.settimeout(None)
+        return sock
+    except BaseException:
+        with contextlib.suppress(OSError):
+            sock.close()
+        raise
