@@ -7,6 +7,8 @@ A. CartPole-v1 x 8, random actions, env steps/s: SB3 ``DummyVecEnv``, ``SubprocV
 B. Simulator-bound, light: 16 reference simulators (``--step-latency-ms``, ``--light``) through
    ``UnityEnv``, built as ray-lab builds an ``environment.unity`` section; RayVecEnv (default layout)
    and SubprocVecEnv, as steps/s and % of ideal (16 x 1000 / latency). Target: RayVecEnv >= 90 %.
+   ``environment.unity.ros2_graph`` is ``off`` for B-D unless ``--ros2-graph`` says otherwise (the
+   base install has no rclpy, so its ``auto`` is off too; with rclpy it mirrors every topic on DDS).
 C. Simulator-bound, full reference simulator (sensors on), 16 envs: target RayVecEnv >= 1.0x Subproc.
 D. Scaling: light simulators through RayVecEnv (default layout), 4/8/16/32 envs, % of ideal.
 E. Idle CPU per env worker (CartPole x 8, 200 steps, then the window 1-3 s after the last call), default
