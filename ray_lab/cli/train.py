@@ -10,9 +10,10 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ray_lab.config.errors import ConfigError
 from ray_lab.config.loader import config_to_yaml, load_config
@@ -21,6 +22,10 @@ from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.pretrained import check_compatible, resolve_pretrained
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.run_dir import RunLayout, create_run_dir
+
+if TYPE_CHECKING:
+    from ray_lab.learner.summary import RunSummary
+    from ray_lab.tracking.wandb_sink import Sink
 
 DEFAULT_CONFIG = "quickstart.yaml"
 T = TypeVar("T")
@@ -93,16 +98,28 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
     config = load_config(path, overrides)
     pretrained = preflight(config, str(path))
 
-    from ray_lab.cli.ray_connect import connect_ray, storage_warning
     from ray_lab.learner.actor import run_training
     from ray_lab.tracking.console import print_config
     from ray_lab.tracking.progress import print_summary
 
     print_config(config.model_dump(mode="json"), title=f"ray-lab train: {path}")
-    print(connect_ray())
-    warning = storage_warning(config.experiment.output_dir)
-    if warning:
-        print(warning, file=sys.stderr)
+    local = not os.environ.get("RAY_ADDRESS")  # a Ray of our own: the learner runs in this process
+    run_dir, opening = _start(config, local)
+    try:
+        summary = run_training(
+            config, run_dir, pretrained, started_at=command_started_at(), in_process=local, opening=opening
+        )
+    except Exception as exc:
+        return _report_failure(exc, run_dir)
+    print_summary(_summary_rows(config, summary, run_dir), title="ray-lab: training finished")
+    return 0
+
+
+def _start(config: ExperimentConfig, local: bool) -> tuple[Path, Future[Sink] | None]:
+    """The run folder, then Ray. A local run opens W&B (seconds) while Ray starts."""
+    from ray_lab.cli.ray_connect import connect_ray, storage_warning
+    from ray_lab.learner.startup import in_background, open_sink
+
     run_dir = create_run_dir(
         Path(config.experiment.output_dir),
         config.environment.id,
@@ -111,11 +128,21 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
     )
     layout = RunLayout(run_dir)
     atomic_write_text(layout.config_yaml, config_to_yaml(config))
-    print(f"Run folder: {run_dir}")
+    opening = in_background(open_sink, config, layout) if local else None
     try:
-        summary = run_training(config, run_dir, pretrained, started_at=command_started_at())
-    except Exception as exc:
-        return _report_failure(exc, run_dir)
+        print(connect_ray())
+    except BaseException:
+        if opening is not None and opening.exception() is None:
+            opening.result().finish(exit_code=1)
+        raise
+    warning = storage_warning(config.experiment.output_dir)
+    if warning:
+        print(warning, file=sys.stderr)
+    print(f"Run folder: {run_dir}")
+    return run_dir, opening
+
+
+def _summary_rows(config: ExperimentConfig, summary: RunSummary, run_dir: Path) -> list[tuple[str, str]]:
     rows = [
         ("run folder", summary.run_dir),
         ("timesteps", f"{summary.timesteps:,}"),
@@ -133,8 +160,7 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
         rows.append(("simulator restarts", str(summary.env_restarts)))
     if summary.stopped_early:
         rows.append(("stopped early", "yes (interrupted); model.zip holds the model at that point"))
-    print_summary(rows, title="ray-lab: training finished")
-    return 0
+    return rows
 
 
 def command_started_at() -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.learner.placement import learner_gpus, reserve
-from ray_lab.learner.plan import launch_train_workers
+from ray_lab.learner.startup import in_background, launch_train_workers, open_sink
 from ray_lab.learner.summary import ProgressState, RunSummary
 from ray_lab.tracking.progress import TrainingProgress
 from ray_lab.tracking.run_dir import RunLayout
+from ray_lab.tracking.wandb_sink import Sink
 
 POLL_INTERVAL_S = 0.5
 
@@ -42,9 +44,16 @@ class LearnerActor:
         device: str,
         pretrained: str | None,
         started_at: float | None = None,
+        opening: Future[Sink] | None = None,
     ) -> RunSummary:
-        """Train; returns the run summary (exceptions travel back to the driver)."""
-        launched = launch_train_workers(config, placement_group, RunLayout(Path(run_dir)))
+        """Train; returns the run summary (exceptions travel back to the driver).
+
+        ``opening``: the W&B sink when the caller (in this process) already started opening it.
+        """
+        layout = RunLayout(Path(run_dir))
+        launched = launch_train_workers(config, placement_group, layout)
+        if opening is None:
+            opening = in_background(open_sink, config, layout)
         import torch
 
         from ray_lab.learner.run import train
@@ -60,6 +69,7 @@ class LearnerActor:
             self.stop,
             started_at=started_at,
             launched=launched,
+            opening=opening,
         )
 
     def progress(self) -> dict[str, Any]:
@@ -114,13 +124,28 @@ def _follow(actor: Any, done_ref: Any, total: int) -> None:
                 return
 
 
+INTERRUPTED = "\nInterrupted: stopping after the current step and saving the model (Ctrl-C again to abort)."
+
+
 def run_training(
-    config: ExperimentConfig, run_dir: Path, pretrained: Path | None, started_at: float | None = None
+    config: ExperimentConfig,
+    run_dir: Path,
+    pretrained: Path | None,
+    started_at: float | None = None,
+    *,
+    in_process: bool = False,
+    opening: Future[Sink] | None = None,
 ) -> RunSummary:
     """Driver side: place the learner, follow its progress, and stop it cleanly on Ctrl-C.
 
     ``started_at``: wall-clock start of the user's command, for the start-up time in the summary.
+    ``in_process``: run the learner on a thread of this process instead of an actor (a local Ray
+    that this process started: the driver already holds torch and the learner's bundle is on this
+    machine, so a learner process would only cost start-up). The workers are placed the same way.
+    ``opening``: the run's W&B sink, already opening (in-process only).
     """
+    if in_process:
+        return _run_in_process(config, run_dir, pretrained, started_at, opening)
     actor, group, device = start_learner(config)
     try:
         pretrained_arg = str(pretrained) if pretrained else None
@@ -128,10 +153,64 @@ def run_training(
         try:
             _follow(actor, done, config.loop.total_timesteps)
         except KeyboardInterrupt:
-            print("\nInterrupted: stopping after the current step and saving the model (Ctrl-C again to abort).")
+            print(INTERRUPTED)
             actor.request_stop.remote()
             time.sleep(0.1)
         return ray.get(done)
     finally:
         ray.kill(actor)
+        remove_placement_group(group)
+
+
+class _LearnerThread(threading.Thread):
+    """`LearnerActor.train` on a daemon thread (a second Ctrl-C must not wait for it at exit)."""
+
+    def __init__(self, learner: LearnerActor, *args: Any) -> None:
+        super().__init__(name="ray-lab-learner", daemon=True)
+        self.learner, self.args = learner, args
+        self.result: RunSummary | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.learner.train(*self.args)
+        except BaseException as exc:  # handed to the driver's thread
+            self.error = exc
+
+    def outcome(self) -> RunSummary:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        if self.result is None:
+            raise RuntimeError("the learner thread ended without a result")
+        return self.result
+
+
+def _run_in_process(
+    config: ExperimentConfig,
+    run_dir: Path,
+    pretrained: Path | None,
+    started_at: float | None,
+    opening: Future[Sink] | None,
+) -> RunSummary:
+    gpus = learner_gpus(config, float(ray.cluster_resources().get("GPU", 0.0)))
+    group = reserve(config, gpus)
+    learner = LearnerActor(int(config.learner.num_cpus))
+    try:
+        pretrained_arg = str(pretrained) if pretrained else None
+        thread = _LearnerThread(
+            learner, config, str(run_dir), group, _resolve_device(config, gpus), pretrained_arg, started_at, opening
+        )
+        thread.start()
+        try:
+            with TrainingProgress(config.loop.total_timesteps) as bar:
+                while thread.is_alive():
+                    thread.join(POLL_INTERVAL_S)
+                    snap = learner.progress()
+                    bar.update(int(snap["timesteps"]), snap["train_return"], snap["eval_return"])
+        except KeyboardInterrupt:
+            print(INTERRUPTED)
+            learner.request_stop()
+        return thread.outcome()
+    finally:
         remove_placement_group(group)

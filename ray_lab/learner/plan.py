@@ -16,7 +16,6 @@ from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.workers import WorkerOptions
-from ray_lab.workers.launch import LaunchedWorkers, launch_workers
 
 
 def num_eval_envs(config: ExperimentConfig) -> int:
@@ -68,9 +67,3 @@ def train_env_factories(config: ExperimentConfig, layout: RunLayout) -> list[Cal
         log_dir=str(layout.unity_dir),
         run_name=layout.root.name,
     )
-
-
-def launch_train_workers(config: ExperimentConfig, placement_group: Any, layout: RunLayout) -> LaunchedWorkers:
-    """Start the training's env workers without waiting (their start overlaps the learner's imports)."""
-    options = worker_options(config, "train", placement_group, 1)
-    return launch_workers(train_env_factories(config, layout), options)

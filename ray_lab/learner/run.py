@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,33 +27,15 @@ from ray_lab.learner.artifacts import load_replay_buffer, save_model
 from ray_lab.learner.build import build_eval_env, build_model, build_train_env, load_pretrained_vecnormalize
 from ray_lab.learner.callbacks import CheckpointCallback, ProgressCallback, ProgressState, checkpoint_points
 from ray_lab.learner.logger import build_logger
+from ray_lab.learner.startup import in_background, open_sink
 from ray_lab.learner.summary import RunSummary
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.plots import plot_learning_curve
 from ray_lab.tracking.run_dir import RunLayout
-from ray_lab.tracking.wandb_sink import NullSink, Sink, WandbSink
+from ray_lab.tracking.wandb_sink import NullSink, Sink
 from ray_lab.workers.launch import LaunchedWorkers, kill_actors
 
 logger = logging.getLogger(__name__)
-
-
-def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:
-    """W&B when `use_wandb` is on (offline without an API key), else a sink that drops everything."""
-    if not config.training.use_wandb or config.tracking.mode == "disabled":
-        return NullSink()
-    t = config.tracking
-    return WandbSink(
-        project=t.project,
-        entity=t.entity,
-        group=t.group or config.environment.name,
-        run_name=layout.root.name,
-        mode=t.mode,
-        tags=list(t.tags),
-        config=config.model_dump(mode="json"),
-        run_dir=layout.root,
-        sync_tensorboard=True,
-        tensorboard_dir=layout.tensorboard_dir,
-    )
 
 
 RoundHook = Callable[[BaseAlgorithm, int, EpisodeResults], None]
@@ -157,12 +139,14 @@ def train(
     round_hook: RoundHook | None = None,
     started_at: float | None = None,
     launched: LaunchedWorkers | None = None,
+    opening: Future[Sink] | None = None,
 ) -> RunSummary:
     """Train as configured; the run folder gets every output, written atomically.
 
     ``started_at`` (wall-clock seconds) is when the user's command started; the summary then reports
     the start-up time up to the first env step. ``launched``: the train workers, already started
-    (see :func:`ray_lab.learner.plan.launch_train_workers`). The eval workers start in the background
+    (see :func:`ray_lab.learner.startup.launch_train_workers`); ``opening``: the W&B sink, already
+    opening (:func:`ray_lab.learner.startup.open_sink`). The eval workers start in the background
     once the train workers are up; the first evaluation round waits for them.
 
     With `resume`, `pretrained` is this run's own checkpoint: training goes on from its timesteps to
@@ -171,7 +155,9 @@ def train(
     start = time.monotonic()
     layout = RunLayout(run_dir)
     state.total_timesteps = config.loop.total_timesteps
-    sink = open_sink(config, layout)
+    if opening is None:
+        opening = in_background(open_sink, config, layout)  # W&B starts (seconds) while the workers do
+    sink: Sink = NullSink()
     train_env: VecEnv | None = None
     eval_env: Future[VecEnv] | None = None
     model: BaseAlgorithm | None = None
@@ -184,6 +170,7 @@ def train(
         model = build_model(config, train_env, device, pretrained)
         if resume and pretrained is not None:
             load_replay_buffer(model, pretrained)
+        sink = opening.result()  # before the logger: W&B hooks TensorBoard's writer when it starts
         model.set_logger(build_logger(layout.root, layout.tensorboard_dir, config.loop.verbose))
         callbacks, eval_callback = make_callbacks(
             config, layout, eval_env, sink, state, stop, model, resume=resume, round_hook=round_hook
@@ -223,6 +210,8 @@ def train(
         stopped = isinstance(exc, SystemExit) and exc.code in (0, None)  # e.g. Ray Tune stopping a trial early
         if model is not None and not stopped:
             save_failure_checkpoint(model, layout)
+        if isinstance(sink, NullSink) and opening.exception() is None:
+            sink = opening.result()  # W&B came up but training failed before it was needed: close it too
         sink.finish(exit_code=0 if stopped else 1)
         raise
     finally:
@@ -234,10 +223,7 @@ def start_eval_env(config: ExperimentConfig, placement_group: Any, layout: RunLa
     """Build the eval envs on a background thread (None when there are no evaluation rounds)."""
     if not config.loop.eval.num_evals:
         return None
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ray-lab-eval-env")
-    future = pool.submit(build_eval_env, config, placement_group, layout)
-    pool.shutdown(wait=False)
-    return future
+    return in_background(build_eval_env, config, placement_group, layout)
 
 
 def close_envs(train_env: VecEnv | None, eval_env: Future[VecEnv] | None, launched: LaunchedWorkers | None) -> None:

@@ -38,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pause", action="store_true", help="accepted; the reference sim only moves when stepped")
     p.add_argument("--crash-after-steps", type=int, default=None, metavar="K", help="exit(3) on step call K+1")
     p.add_argument("--hang-after-steps", type=int, default=None, metavar="K", help="never answer step call K+1")
-    p.add_argument("--step-latency-ms", type=float, default=0.0, help="sleep before every answer")
+    p.add_argument(
+        "--step-latency-ms",
+        type=float,
+        default=0.0,
+        help="answer each request this long after it arrived, the sim's own work included (a fixed step time)",
+    )
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to retry (re)connecting")
     p.add_argument(
         "--light",

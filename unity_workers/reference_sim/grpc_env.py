@@ -22,7 +22,7 @@ import numpy as np
 from unity_workers.envs.nav_adapter import NavAdapter
 
 from . import nav
-from .sim import CRASH_EXIT_CODE, SimOptions
+from .sim import CRASH_EXIT_CODE, SimOptions, wait_step_latency
 
 __all__ = ["BIND_FAILED_EXIT_CODE", "ReferenceNavGymEnv", "run_grpc"]
 
@@ -71,20 +71,20 @@ class ReferenceNavGymEnv(gym.Env[np.ndarray, np.ndarray]):
         }
         return {**info, **self.adapter.info(fields)}  # `is_success` once the episode is over
 
-    def _latency(self) -> None:
-        if self.options.step_latency_ms > 0:
-            time.sleep(self.options.step_latency_ms / 1000.0)
+    def _latency(self, arrived: float) -> None:
+        wait_step_latency(arrived, self.options.step_latency_ms)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """A new episode; seeded resets restart the generator from ``seed``."""
+        arrived = time.monotonic()
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self.state = nav.reset(self._rng, self.cfg)
         logger.info("reset (seed %s): %s", seed, self.state)
         self._previous = fields = self._fields()
-        self._latency()
+        self._latency(arrived)
         return self.adapter.observation(fields), self._info(fields)
 
     def _inject_faults(self) -> None:
@@ -100,6 +100,7 @@ class ReferenceNavGymEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """One agent step (action clipped to [-1, 1]); raises ``ValueError`` for non-finite actions."""
+        arrived = time.monotonic()
         self.step_calls += 1
         self._inject_faults()
         clipped = self.adapter.make_step_request(action)["action"]
@@ -109,7 +110,7 @@ class ReferenceNavGymEnv(gym.Env[np.ndarray, np.ndarray]):
         self._previous = fields
         terminated = self.adapter.terminated(fields)
         truncated = self.adapter.truncated(fields) and not terminated
-        self._latency()
+        self._latency(arrived)
         return self.adapter.observation(fields), reward, terminated, truncated, self._info(fields)
 
     def render(self) -> None:

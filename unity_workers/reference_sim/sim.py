@@ -26,7 +26,16 @@ from unity_workers.ros_tcp import MessageTypes, UnityLikeClient
 from . import nav
 from .render import image_message, render_top_down
 
-__all__ = ["CRASH_EXIT_CODE", "INTERFACES_DIR", "RESET_SRV", "SCAN_MSG", "STEP_SRV", "ReferenceSim", "SimOptions"]
+__all__ = [
+    "CRASH_EXIT_CODE",
+    "INTERFACES_DIR",
+    "RESET_SRV",
+    "SCAN_MSG",
+    "STEP_SRV",
+    "ReferenceSim",
+    "SimOptions",
+    "wait_step_latency",
+]
 
 logger = logging.getLogger("unity_workers.reference_sim")
 
@@ -53,7 +62,7 @@ class SimOptions:
     time_scale: float = 1.0  # accepted for Unity compatibility; the reference sim never waits on a clock
     crash_after_steps: int | None = None  # answer this many steps, then exit(3) on the next step request
     hang_after_steps: int | None = None  # answer this many steps, then never answer again
-    step_latency_ms: float = 0.0  # sleep before every answer
+    step_latency_ms: float = 0.0  # answer this long after each request arrived (the sim's own work included)
     connect_timeout_s: float = 10.0  # keep retrying this long to (re)connect before giving up
     graphics: bool = False  # like a Unity player without -nographics: render and publish the camera
     light: bool = False  # no sensors: neither the LaserScan nor the camera is published (cheap players)
@@ -89,6 +98,15 @@ def _stamp(seconds: float) -> dict[str, int]:
     return {"stamp_sec": int(sec), "stamp_nanosec": min(round((seconds - sec) * 1e9), 999_999_999)}
 
 
+def wait_step_latency(arrived: float, latency_ms: float) -> None:
+    """Sleep until ``latency_ms`` after ``arrived`` (monotonic): a step takes that long in all, the work
+    done so far included, like a player that runs its physics at a fixed real-time rate."""
+    if latency_ms > 0:
+        remaining = arrived + latency_ms / 1000.0 - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
+
+
 class ReferenceSim:
     """One navigation environment answering step/reset over ROS-TCP (handlers run on the reader thread)."""
 
@@ -103,11 +121,13 @@ class ReferenceSim:
         self.step_calls = 0
         self.client: UnityLikeClient | None = None
         self._stop = threading.Event()
+        self._arrived = time.monotonic()  # when the request being answered arrived (for step_latency_ms)
         self._hung = False  # a handler is stuck in an injected hang (its reader thread cannot be joined)
 
     # ------------------------------------------------------------------ service handlers
     def handle_reset(self, request: Any) -> dict[str, Any]:
         """Reset (seeded when ``request.seed >= 0``) and return the new state; ``reset=False`` changes nothing."""
+        self._arrived = time.monotonic()
         if request.reset:
             if request.seed >= 0:
                 self._rng = np.random.default_rng(int(request.seed))
@@ -117,6 +137,7 @@ class ReferenceSim:
 
     def handle_step(self, request: Any) -> dict[str, Any]:
         """Apply ``request.action`` for one step and return the new state (faults injected here)."""
+        self._arrived = time.monotonic()
         self.step_calls += 1
         opts = self.options
         if opts.crash_after_steps is not None and self.step_calls > opts.crash_after_steps:
@@ -157,15 +178,15 @@ class ReferenceSim:
         }
 
     def _answer(self) -> dict[str, Any]:
-        if self.options.step_latency_ms > 0:
-            time.sleep(self.options.step_latency_ms / 1000.0)
         if self.client is not None and self.client.connected and not self.options.light:
             self.client.publish(self.options.scan_topic, self.scan_message())
             if self.options.graphics:
                 image = render_top_down(self.state, self.cfg)
                 stamp = _stamp(self.state.sim_time)["stamp_sec"]
                 self.client.publish(self.options.camera_topic, image_message(image, stamp))
-        return {**_stamp(self.state.sim_time), "state": nav.state_fields(self.state, self.cfg)}
+        answer = {**_stamp(self.state.sim_time), "state": nav.state_fields(self.state, self.cfg)}
+        wait_step_latency(self._arrived, self.options.step_latency_ms)
+        return answer
 
     # ------------------------------------------------------------------ connection
     def connect(self) -> UnityLikeClient:

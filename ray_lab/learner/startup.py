@@ -1,0 +1,55 @@
+"""What a training starts before its heavy imports (torch, Stable-Baselines3): env workers and W&B.
+
+Both take seconds to come up. The learner starts them first, in the background, and imports torch
+meanwhile, so that the three overlap (see ``docs/benchmarks.md``, start-up). Nothing here imports
+Stable-Baselines3 or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from ray_lab.config.schema import ExperimentConfig
+from ray_lab.learner.plan import train_env_factories, worker_options
+from ray_lab.tracking.run_dir import RunLayout
+from ray_lab.tracking.wandb_sink import NullSink, Sink, WandbSink
+from ray_lab.workers.launch import LaunchedWorkers, launch_workers
+
+__all__ = ["in_background", "launch_train_workers", "open_sink"]
+
+T = TypeVar("T")
+
+
+def in_background(work: Callable[..., T], *args: Any) -> Future[T]:
+    """``work(*args)`` on a thread of its own; the future holds its result or its exception."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ray-lab-{getattr(work, '__name__', 'work')}")
+    future = pool.submit(work, *args)
+    pool.shutdown(wait=False)
+    return future
+
+
+def launch_train_workers(config: ExperimentConfig, placement_group: Any, layout: RunLayout) -> LaunchedWorkers:
+    """Start the training's env workers without waiting for them."""
+    options = worker_options(config, "train", placement_group, 1)
+    return launch_workers(train_env_factories(config, layout), options)
+
+
+def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:
+    """W&B when `use_wandb` is on (offline without an API key), else a sink that drops everything."""
+    if not config.training.use_wandb or config.tracking.mode == "disabled":
+        return NullSink()
+    t = config.tracking
+    return WandbSink(
+        project=t.project,
+        entity=t.entity,
+        group=t.group or config.environment.name,
+        run_name=layout.root.name,
+        mode=t.mode,
+        tags=list(t.tags),
+        config=config.model_dump(mode="json"),
+        run_dir=layout.root,
+        sync_tensorboard=True,
+        tensorboard_dir=layout.tensorboard_dir,
+    )
