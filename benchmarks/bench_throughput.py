@@ -15,7 +15,8 @@ E. Idle CPU per env worker (CartPole x 8, 200 steps, then the window 1-3 s after
    transport (target <= 0.05 cores) and, for reference, ``transport="compiled"``.
 F. End to end, PPO CartPole-v1 100k steps (rl-zoo hyperparameters, ray-lab's embedded default), each one
    whole command timed from outside: plain SB3 with DummyVecEnv and with SubprocVecEnv
-   (``benchmarks/sb3_plain.py``), ``ray-lab train`` (one eval round, W&B offline) and RLlib PPO
+   (``benchmarks/sb3_plain.py``, with the same evaluation rounds as ray-lab's config and the model saved),
+   ``ray-lab train`` (one eval round, W&B offline) and RLlib PPO
    (``benchmarks/rllib_ppo.py``). Targets: ray-lab <= 1.3x SB3 DummyVecEnv, <= 0.5x RLlib; ray-lab's
    start-up to the first env step (``startup_s`` in its ``summary.json``) <= 10 s.
 G. SAC Pendulum-v1 (``configs/pendulum_sac.yaml``): ``ray-lab train`` vs plain SB3 SAC, whole commands.
@@ -285,11 +286,19 @@ def section_a(ctx: Context) -> None:
         "RayVecEnv default": lambda: RayVecEnv(fns, WorkerOptions()),
     }
     results = time_rounds(builders, ctx, "A")
+    # For the choice of transport (docs/benchmarks.md): the same layout over Ray's own channels, each
+    # timed alone afterwards (a compiled graph's idle workers poll a core each and would slow the others).
+    for transport in ("compiled", "actor"):
+        options = WorkerOptions(transport=transport)  # type: ignore[arg-type]
+        alone: dict[str, Builder] = {
+            f"RayVecEnv transport={transport} (reference)": lambda o=options: RayVecEnv(fns, o)
+        }
+        results.update(time_rounds(alone, ctx, "A"))
     base = results["SubprocVecEnv"].median
     for label, timed in results.items():
         row = rate_row("a", scenario, label, timed)
         if label != "SubprocVecEnv":
-            limit = 1.0 if label.startswith("RayVecEnv") else None
+            limit = 1.0 if label == "RayVecEnv default" else None
             row.checks.append(Check(ratio(timed.median, base), "SubprocVecEnv", limit))
         ctx.add(row)
 
@@ -491,6 +500,7 @@ def section_f(ctx: Context) -> None:
     steps = ctx.ppo_steps
     scenario = f"PPO CartPole-v1 {steps:,} steps, whole command"
     plain = [sys.executable, str(BENCH / "sb3_plain.py"), "ppo", "--steps", str(steps)]
+    plain += ["--eval-rounds", "1", "--eval-episodes", "10", "--save", str(ctx.scratch / "f_sb3_model.zip")]
     dummy = ctx.add(command_row(ctx, "f", scenario, "plain SB3, DummyVecEnv", [*plain, "--vec", "dummy"], "f_dummy"))
     subproc = command_row(ctx, "f", scenario, "plain SB3, SubprocVecEnv", [*plain, "--vec", "subproc"], "f_subproc")
     subproc.checks.append(Check(ratio(subproc.value, dummy.value), "SB3 Dummy"))
@@ -514,6 +524,8 @@ def section_g(ctx: Context) -> None:
     steps = ctx.sac_steps
     scenario = f"SAC Pendulum-v1 {steps:,} steps, whole command"
     plain_argv = [sys.executable, str(BENCH / "sb3_plain.py"), "sac", "--steps", str(steps)]
+    # the same evaluation work as configs/pendulum_sac.yaml: 5 rounds of 10 deterministic episodes
+    plain_argv += ["--eval-rounds", "5", "--eval-episodes", "10", "--save", str(ctx.scratch / "g_sb3_model.zip")]
     plain = ctx.add(command_row(ctx, "g", scenario, "plain SB3 SAC, DummyVecEnv x1", plain_argv, "g_plain"))
     out_dir = ctx.scratch / "g_raylab_runs"
     overrides = [] if steps == 20_000 else [f"training.training.total_timesteps={steps}"]

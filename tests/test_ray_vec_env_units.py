@@ -23,11 +23,11 @@ from ray_lab.workers.step_codec import StepDecoder
 
 def test_worker_options_defaults() -> None:
     options = WorkerOptions()
-    assert (options.envs_per_worker, options.num_cpus, options.num_gpus) == (4, 0.25, 0.0)
+    assert (options.envs_per_worker, options.num_cpus, options.num_gpus) == (8, 0.25, 0.0)
     assert (options.step_timeout_s, options.max_restarts, options.transport) == (60.0, 0, "auto")
     assert (options.placement_group, options.bundle_offset, options.name) == (None, 0, "train")
     assert (options.start_timeout_s, options.idle_release_s, options.runtime_env) == (300.0, 10.0, None)
-    assert options.num_workers(8) == 2 and options.num_workers(9) == 3
+    assert options.num_workers(8) == 1 and options.num_workers(9) == 2
     with pytest.raises(AttributeError):
         options.num_cpus = 1.0  # type: ignore[misc]
 

@@ -175,7 +175,12 @@ class WorkersSection(Section):
     """Env-worker Ray actors: how many, how many envs each, and what each reserves."""
 
     num_workers: int = Field(2, gt=0, description="Env-worker actors for training.")
-    envs_per_worker: int = Field(4, gt=0, description="Environments each worker owns and steps in one call.")
+    envs_per_worker: int = Field(
+        4,
+        gt=0,
+        description="Environments each worker owns and steps in one call (simulators: all at once). Fewer, "
+        "fuller workers are faster: about one worker per core the simulators leave free (docs/benchmarks.md).",
+    )
     num_cpus: float = Field(0.25, ge=0, description="CPUs each worker reserves (fractional: fits a 2-core laptop).")
     num_gpus: float = Field(0.0, ge=0, description="GPUs each worker reserves (for GPU-rendering simulators).")
     resources: dict[str, float] = Field(
