@@ -31,8 +31,9 @@ class LearnerActor:
     imports them while the workers start (seconds of start-up on a small machine).
     """
 
-    def __init__(self, num_threads: int) -> None:
-        self.num_threads = max(1, num_threads)
+    def __init__(self, num_threads: int | None) -> None:
+        """``num_threads``: torch threads (the learner's CPUs); None keeps torch's default (all cores)."""
+        self.num_threads = None if num_threads is None else max(1, num_threads)
         self.state = ProgressState()
         self.stop = threading.Event()
 
@@ -58,7 +59,8 @@ class LearnerActor:
 
         from ray_lab.learner.run import train
 
-        torch.set_num_threads(self.num_threads)
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
         return train(
             config,
             Path(run_dir),
@@ -195,7 +197,9 @@ def _run_in_process(
 ) -> RunSummary:
     gpus = learner_gpus(config, float(ray.cluster_resources().get("GPU", 0.0)))
     group = reserve(config, gpus)
-    learner = LearnerActor(int(config.learner.num_cpus))
+    # The env workers sleep while the learner updates, so torch may use every core of this machine,
+    # as plain SB3 does: SAC's 256x256 updates run 1.36x faster on 2 threads than on 1 here.
+    learner = LearnerActor(None)
     try:
         pretrained_arg = str(pretrained) if pretrained else None
         thread = _LearnerThread(
