@@ -109,10 +109,14 @@ def local_cluster(head_cpus: float, nodes: list[dict[str, Any]]) -> Iterator[tup
     The session's own local Ray is stopped for the duration and started again afterwards.
     """
     import ray
+    from ray._common.utils import get_ray_address_file
     from ray.cluster_utils import Cluster
 
     was_running = ray.is_initialized()
     ray.shutdown()
+    # Ray's Cluster writes the head's address into <system temp>/ray/ray_current_cluster whatever the
+    # node's temp_dir; on a fresh machine that folder does not exist yet.
+    os.makedirs(os.path.dirname(get_ray_address_file(None)), exist_ok=True)
     temp_dir = tempfile.mkdtemp(prefix="rl_n_", dir="/tmp")
     common = {"node_ip_address": "127.0.0.1"}
     head_args = {"num_cpus": head_cpus, "num_gpus": 0, "temp_dir": temp_dir, "include_dashboard": False, **common}

@@ -51,7 +51,9 @@ def test_learner_runs_on_the_gpu_node_with_unity_workers_beside_it(two_node_clus
 
 
 def test_a_training_the_cluster_cannot_hold_fails_naming_the_resource(two_node_cluster: tuple[Cluster, Any]) -> None:
-    config = load_config(CARTPOLE, ["workers.resources={unity: 3}", "learner.placement_timeout_s=3"])
+    config = load_config(
+        CARTPOLE, ["workers.resources={unity: 3}", "workers.num_workers=2", "learner.placement_timeout_s=3"]
+    )
     with pytest.raises(PlacementError) as info:
         reserve(config, gpus=0.0)
     # 2 train + 1 eval workers at 3 `unity` each; the cluster advertises 4
