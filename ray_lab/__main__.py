@@ -1,8 +1,6 @@
 """`python -m ray_lab ...` (as used by `ray job submit ... -- python -m ray_lab train --config X.yaml`)."""
 
-import sys
-
-from ray_lab.cli.main import main
+from ray_lab.cli.main import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,29 @@ def test_missing_pretrained_model_is_a_config_error(ray_env_module: dict[str, st
     assert result.returncode == 2
     assert "training.pretrained_model" in result.stderr and "gone.zip" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+def test_semantic_config_error_stops_the_ray_it_started(ray_env_module: dict[str, str], tmp_path: Path) -> None:
+    """Ray starts while the config's semantic checks run; an error there exits 2 and leaves no Ray behind."""
+    args = ["train", "--config", str(CARTPOLE), "--set", "training.algorithm_parameters.n_stepz=64"]
+    args += ["--set", f"experiment.output_dir={tmp_path / 'out'}"]
+    result = ray_lab(args, ray_env_module, tmp_path)
+    assert result.returncode == 2, result.stderr[-4000:]
+    assert "training.algorithm_parameters.n_stepz" in result.stderr and "n_steps" in result.stderr
+    assert not (tmp_path / "out").exists()
+    ray_temp = ray_env_module["RAY_LAB_RAY_TEMP_DIR"]
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(ray_temp) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(ray_temp) == []

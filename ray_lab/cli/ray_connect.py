@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import sys
+import threading
+from concurrent.futures import Future
+from types import FrameType
 
 import ray
 
@@ -44,3 +50,53 @@ def connect_ray() -> str:
     ray.init(**kwargs)  # type: ignore[arg-type]
     cpus = ray.cluster_resources().get("CPU", 0)
     return f"Ray: started locally ({cpus:g} CPUs, loopback only; set RAY_ADDRESS to use a cluster)"
+
+
+class _OffMainThreadNotice(logging.Filter):
+    """Drops Ray's notice that ``ray.init`` off the main thread sets no SIGTERM handler: `RayStart` sets it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("SIGTERM handler is not set")
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    sys.exit(signum)  # what ray.init installs on the main thread: SIGTERM unwinds, so Ray shuts down cleanly
+
+
+class RayStart:
+    """:func:`connect_ray` on a thread of its own, so that Ray's daemons start (seconds) while the command
+    goes on with its own work (the config's semantic checks import Stable-Baselines3 and torch).
+
+    The thread lives as long as the process: Ray starts its daemons with a parent-death signal, which
+    Linux sends when the *thread* that started them ends.
+    """
+
+    def __init__(self) -> None:
+        self._future: Future[str] = Future()
+        self._thread = threading.Thread(target=self._run, name="ray-lab-ray-init", daemon=True)
+
+    @classmethod
+    def begin(cls) -> RayStart:
+        """Start connecting now (call from the main thread)."""
+        logging.getLogger("ray._private.worker").addFilter(_OffMainThreadNotice())
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        start = cls()
+        start._thread.start()
+        return start
+
+    def _run(self) -> None:
+        try:
+            self._future.set_result(connect_ray())
+        except BaseException as exc:
+            self._future.set_exception(exc)
+            return
+        threading.Event().wait()  # keep the daemons' parent thread alive until the process exits
+
+    def result(self) -> str:
+        """Wait until Ray is up; the console line of :func:`connect_ray` (its exception, if it failed)."""
+        return self._future.result()
+
+    def abandon(self) -> None:
+        """The command ends before it needs Ray (a config error, Ctrl-C): let Ray finish starting, then stop it."""
+        if self._future.exception() is None and ray.is_initialized():
+            ray.shutdown()

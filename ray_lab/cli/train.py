@@ -15,8 +15,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from ray_lab.config.errors import ConfigError
-from ray_lab.config.loader import config_to_yaml, load_config
+from ray_lab.cli.errors import print_config_error
+from ray_lab.config.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+from ray_lab.config.loader import check_config, config_to_yaml, parse_config
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.pretrained import check_compatible, resolve_pretrained
@@ -24,6 +25,7 @@ from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.run_dir import RunLayout, create_run_dir
 
 if TYPE_CHECKING:
+    from ray_lab.cli.ray_connect import RayStart
     from ray_lab.learner.summary import RunSummary
     from ray_lab.tracking.wandb_sink import Sink
 
@@ -94,17 +96,29 @@ def new_run_dir(config: ExperimentConfig) -> Path:
 
 def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
     """Train once; returns the exit code. ConfigError propagates (exit code 2 in `main`)."""
+    from ray_lab.cli.ray_connect import RayStart
+
     path = Path(config_path) if config_path else default_config_path()
-    config = load_config(path, overrides)
-    pretrained = preflight(config, str(path))
+    parsed = parse_config(path, overrides)
+    local = not os.environ.get("RAY_ADDRESS")  # a Ray of our own: the learner runs in this process
+    ray_start = RayStart.begin()  # Ray's daemons come up (seconds) while the checks import SB3 and torch
+    try:
+        config = check_config(parsed)
+        pretrained = preflight(config, str(path))
+    except ConfigError as exc:
+        print_config_error(exc)  # at once: stopping the Ray that was starting takes seconds
+        ray_start.abandon()
+        return CONFIG_ERROR_EXIT_CODE
+    except BaseException:
+        ray_start.abandon()
+        raise
 
     from ray_lab.learner.actor import run_training
     from ray_lab.tracking.console import print_config
     from ray_lab.tracking.progress import print_summary
 
     print_config(config.model_dump(mode="json"), title=f"ray-lab train: {path}")
-    local = not os.environ.get("RAY_ADDRESS")  # a Ray of our own: the learner runs in this process
-    run_dir, opening = _start(config, local)
+    run_dir, opening = _start(config, local, ray_start)
     try:
         summary = run_training(
             config, run_dir, pretrained, started_at=command_started_at(), in_process=local, opening=opening
@@ -115,10 +129,11 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
     return 0
 
 
-def _start(config: ExperimentConfig, local: bool) -> tuple[Path, Future[Sink] | None]:
-    """The run folder, then Ray. A local run opens W&B (seconds) while Ray starts."""
-    from ray_lab.cli.ray_connect import connect_ray, storage_warning
-    from ray_lab.learner.startup import in_background, open_sink
+def _start(config: ExperimentConfig, local: bool, ray_start: RayStart) -> tuple[Path, Future[Sink] | None]:
+    """The run folder, then Ray. A local run opens W&B (seconds) and imports the learner's modules (seconds)
+    while Ray finishes starting."""
+    from ray_lab.cli.ray_connect import storage_warning
+    from ray_lab.learner.startup import in_background, open_sink, warm_learner_imports
 
     run_dir = create_run_dir(
         Path(config.experiment.output_dir),
@@ -130,7 +145,9 @@ def _start(config: ExperimentConfig, local: bool) -> tuple[Path, Future[Sink] | 
     atomic_write_text(layout.config_yaml, config_to_yaml(config))
     opening = in_background(open_sink, config, layout) if local else None
     try:
-        print(connect_ray())
+        if local:
+            warm_learner_imports(config)
+        print(ray_start.result())
     except BaseException:
         if opening is not None and opening.exception() is None:
             opening.result().finish(exit_code=1)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,29 +83,59 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> set[str]:
     return keys
 
 
-def build_config(data: dict[str, Any], source: str, overridden: set[str] = frozenset()) -> ExperimentConfig:  # type: ignore[assignment]
-    """Validate a raw mapping into an ExperimentConfig; raise ConfigError listing every problem."""
+@dataclass(frozen=True)
+class ParsedConfig:
+    """A config that passed the schema, before the semantic checks (which import Stable-Baselines3)."""
 
-    def source_of(key: str) -> str:
-        hit = any(key == o or key.startswith(o + ".") or o.startswith(key + ".") for o in overridden)
-        return f"{OVERRIDE_SOURCE} (on {source})" if hit else source
+    config: ExperimentConfig
+    source: str
+    overridden: frozenset[str] = frozenset()
 
+    def source_of(self, key: str) -> str:
+        """Where `key` came from (see :func:`source_of`)."""
+        return source_of(self.source, self.overridden, key)
+
+
+def source_of(source: str, overridden: Set[str], key: str) -> str:
+    """The file, or ``--set`` when an override set `key` (or a section above or below it)."""
+    hit = any(key == o or key.startswith(o + ".") or o.startswith(key + ".") for o in overridden)
+    return f"{OVERRIDE_SOURCE} (on {source})" if hit else source
+
+
+def parse_mapping(data: dict[str, Any], source: str, overridden: Set[str] = frozenset()) -> ParsedConfig:
+    """Validate a raw mapping against the schema alone; raise ConfigError listing every problem."""
     try:
         config = ExperimentConfig.model_validate(lift_seed_sections(none_strings_to_null(data), source))
     except ValidationError as exc:
-        raise ConfigError(problems_from_validation(exc, ExperimentConfig, source_of)) from None
-    problems: list[Problem] = [Problem(source_of(key), key, msg) for key, msg in check_semantics(config)]
+        problems = problems_from_validation(exc, ExperimentConfig, lambda key: source_of(source, overridden, key))
+        raise ConfigError(problems) from None
+    return ParsedConfig(config, source, frozenset(overridden))
+
+
+def check_config(parsed: ParsedConfig) -> ExperimentConfig:
+    """The semantic checks (algorithm hyperparameters, env ids, ...); raise ConfigError listing every problem."""
+    problems = [Problem(parsed.source_of(key), key, msg) for key, msg in check_semantics(parsed.config)]
     if problems:
         raise ConfigError(problems)
-    return config
+    return parsed.config
+
+
+def build_config(data: dict[str, Any], source: str, overridden: Set[str] = frozenset()) -> ExperimentConfig:
+    """Validate a raw mapping into an ExperimentConfig; raise ConfigError listing every problem."""
+    return check_config(parse_mapping(data, source, overridden))
+
+
+def parse_config(path: str | Path, overrides: Sequence[str] = ()) -> ParsedConfig:
+    """Read `path` and apply `--set` overrides, then check the schema (fast: no Stable-Baselines3)."""
+    path = Path(path)
+    data = read_yaml_mapping(path)
+    overridden = apply_overrides(data, overrides)
+    return parse_mapping(data, str(path), overridden)
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
     """Read `path`, apply `--set` overrides, validate. Raises ConfigError (exit code 2 in the CLI)."""
-    path = Path(path)
-    data = read_yaml_mapping(path)
-    overridden = apply_overrides(data, overrides)
-    return build_config(data, str(path), overridden)
+    return check_config(parse_config(path, overrides))
 
 
 def config_to_yaml(config: ExperimentConfig) -> str:

@@ -95,6 +95,7 @@ def make_callbacks(
 
 def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgorithm, env: VecEnv, sink: Sink) -> None:
     """Final model, learning curve and artifacts."""
+    model.logger.close()  # TensorBoard's last events on disk before W&B's sync reads them
     save_model(model, layout.model_zip, env)
     plot_learning_curve(
         layout.progress_csv,
@@ -210,6 +211,8 @@ def train(
         stopped = isinstance(exc, SystemExit) and exc.code in (0, None)  # e.g. Ray Tune stopping a trial early
         if model is not None and not stopped:
             save_failure_checkpoint(model, layout)
+        if model is not None:
+            model.logger.close()
         if isinstance(sink, NullSink) and opening.exception() is None:
             sink = opening.result()  # W&B came up but training failed before it was needed: close it too
         sink.finish(exit_code=0 if stopped else 1)
