@@ -73,6 +73,7 @@ class RayStart:
 
     def __init__(self) -> None:
         self._future: Future[str] = Future()
+        self._started_here = False  # whether this process's Ray was started by this RayStart
         self._thread = threading.Thread(target=self._run, name="ray-lab-ray-init", daemon=True)
 
     @classmethod
@@ -86,6 +87,7 @@ class RayStart:
 
     def _run(self) -> None:
         try:
+            self._started_here = not ray.is_initialized()
             self._future.set_result(connect_ray())
         except BaseException as exc:
             self._future.set_exception(exc)
@@ -98,5 +100,5 @@ class RayStart:
 
     def abandon(self) -> None:
         """The command ends before it needs Ray (a config error, Ctrl-C): let Ray finish starting, then stop it."""
-        if self._future.exception() is None and ray.is_initialized():
-            ray.shutdown()
+        if self._future.exception() is None and self._started_here and ray.is_initialized():
+            ray.shutdown()  # never a Ray this process had before (a caller's own ray.init)
