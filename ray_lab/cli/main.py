@@ -64,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (2 for a bad config)."""
-    args = build_parser().parse_args(argv)
+    return run_command(build_parser().parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; returns the process exit code (2 for a bad config)."""
     try:
         if args.command == "train":
             from ray_lab.cli.train import run_train
@@ -87,15 +91,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The ``ray-lab`` command (and ``python -m ray_lab``): :func:`main`, then the process exits.
+    """The ``ray-lab`` command (and ``python -m ray_lab``): the command, then the process exits.
 
     A ``train`` that returned has saved, closed and finished everything it opened (model, logs,
     W&B, envs), so after stopping Ray it ends at once: the interpreter's own teardown of torch,
     Ray and W&B takes about 2 s and writes nothing (see docs/benchmarks.md, start-up).
     Everything else, and any exception, takes the normal way out.
     """
-    code = main()
-    if sys.argv[1:2] == ["train"]:
+    args = build_parser().parse_args()
+    code = run_command(args)
+    if args.command == "train":
         exit_now(code)
     sys.exit(code)
 

@@ -59,6 +59,9 @@ class _OffMainThreadNotice(logging.Filter):
         return not str(record.msg).startswith("SIGTERM handler is not set")
 
 
+_OFF_MAIN_THREAD_NOTICE = _OffMainThreadNotice()  # one instance: adding it again is a no-op
+
+
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     sys.exit(signum)  # what ray.init installs on the main thread: SIGTERM unwinds, so Ray shuts down cleanly
 
@@ -79,7 +82,7 @@ class RayStart:
     @classmethod
     def begin(cls) -> RayStart:
         """Start connecting now (call from the main thread)."""
-        logging.getLogger("ray._private.worker").addFilter(_OffMainThreadNotice())
+        logging.getLogger("ray._private.worker").addFilter(_OFF_MAIN_THREAD_NOTICE)
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         start = cls()
         start._thread.start()
