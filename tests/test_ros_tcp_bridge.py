@@ -260,6 +260,57 @@ def test_lifecycle(types: MessageTypes) -> None:
         bridge.start()
 
 
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def reconnect_when_dropped(sock: socket.socket, port: int, adopted: list[socket.socket]) -> None:
+    """Like a Unity client: once the bridge drops us, reconnect at once; keep a connection it confirms."""
+    try:
+        while sock.recv(4096):
+            pass
+    except OSError:
+        pass
+    try:
+        again = socket.create_connection(("127.0.0.1", port), timeout=2)
+        if recv_exactly(again, 8) == KEEPALIVE_FRAME:
+            adopted.append(again)
+    except OSError:
+        pass  # refused or reset: the closed bridge adopted nothing
+
+
+def test_a_closing_bridge_adopts_no_reconnecting_client(types: MessageTypes) -> None:
+    """A client that reconnects while close() runs is refused, not served by a bridge that no longer exists."""
+    for _ in range(10):
+        bridge = RosTcpBridge(types).start()
+        first = socket.create_connection(("127.0.0.1", bridge.port), timeout=5)
+        assert recv_exactly(first, 8) == KEEPALIVE_FRAME and bridge.wait_for_client(5)
+        adopted: list[socket.socket] = []
+        client = threading.Thread(target=reconnect_when_dropped, args=(first, bridge.port, adopted))
+        client.start()
+        bridge.close()
+        client.join(5)
+        first.close()
+        for sock in adopted:
+            sock.settimeout(2)
+            try:
+                while sock.recv(4096):
+                    pass
+            except TimeoutError:
+                pytest.fail("a connection accepted during close() is still open after close() returned")
+            except OSError:
+                pass
+            finally:
+                sock.close()
+        assert not bridge.connected
+
+
 def test_unity_calls_python_provided_ros_service(bridge: RosTcpBridge, types: MessageTypes) -> None:
     bridge.provide_service("/trainer/step", step_handler)
     with connect(bridge, types) as client:

@@ -108,15 +108,15 @@ class RosTcpBridge:
     def close(self) -> None:
         """Stop accepting, drop the client, fail pending calls. Idempotent."""
         self._stop.set()
+        if self._listener is not None:  # stop accepting first: a client that reconnects now is refused,
+            self._listener.close()  # never adopted by this closing bridge
+        if self._accept_thread is not None and self._accept_thread is not threading.current_thread():
+            self._accept_thread.join(2.0)
         with self._cond:
             session, self._session = self._session, None
         if session is not None:
             session.conn.close("bridge closed")
             session.conn.join(2.0)
-        if self._listener is not None:
-            self._listener.close()
-        if self._accept_thread is not None and self._accept_thread is not threading.current_thread():
-            self._accept_thread.join(2.0)
         self._pending.fail(None, f"{self.name} closed")
 
     def __enter__(self) -> RosTcpBridge:
@@ -133,6 +133,9 @@ class RosTcpBridge:
             except TimeoutError:
                 continue
             except OSError:
+                break
+            if self._stop.is_set():  # accepted while closing: refuse it so the client retries elsewhere
+                sock.close()
                 break
             conn = FrameConnection(sock, self._on_frame, self._on_closed, name=self.name, **self._caps)
             session = Session(conn)
