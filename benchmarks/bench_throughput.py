@@ -7,6 +7,8 @@ A. CartPole-v1 x 8, random actions, env steps/s: SB3 ``DummyVecEnv``, ``SubprocV
 B. Simulator-bound, light: 16 reference simulators (``--step-latency-ms``, ``--light``) through
    ``UnityEnv``, built as ray-lab builds an ``environment.unity`` section; RayVecEnv (default layout)
    and SubprocVecEnv, as steps/s and % of ideal (16 x 1000 / latency). Target: RayVecEnv >= 90 %.
+   B also runs ``bench_floor.py``: the least Python client over echo players in RayVecEnv's shape
+   (driver + 2 workers x 8), with Python players and, when ``cc`` exists, C players: the machine's floor.
    ``environment.unity.ros2_graph`` is ``off`` for B-D unless ``--ros2-graph`` says otherwise (the
    base install has no rclpy, so its ``auto`` is off too; with rclpy it mirrors every topic on DDS).
 C. Simulator-bound, full reference simulator (sensors on), 16 envs: target RayVecEnv >= 1.0x Subproc.
@@ -340,6 +342,29 @@ def sim_section(ctx: Context, section: str, light: bool) -> None:
     sub_row.checks.append(Check(ratio(subproc_rate, ideal(ctx, count)), "of ideal", style="%"))
     ctx.add(ray_row)
     ctx.add(sub_row)
+    if light:
+        floor_rows(ctx, section, scenario, count)
+
+
+def floor_rows(ctx: Context, section: str, scenario: str, count: int) -> None:
+    """B's floor, in the same run: the least Python client over echo players (``bench_floor.py``)."""
+    steps = max(100, round(ctx.seconds * 1000 / ctx.latency_ms))
+    argv = [sys.executable, str(BENCH / "bench_floor.py"), "--json", "--workers-only"]
+    argv += ["--latency-ms", f"{ctx.latency_ms:g}", "--players", str(count), "--steps", str(steps)]
+    argv += ["--repeats", str(ctx.repeats)]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=ctx.command_timeout_s, check=True)
+    except Exception as exc:
+        what = "floor: bare Python client (bench_floor.py)"
+        ctx.add(Row(section, scenario, what, None, "steps/s", note=error_text(exc)))
+        return
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            found = json.loads(line.removeprefix("RESULT "))
+            what = f"floor: bare Python client, driver + 2 workers, {found['players']} echo players"
+            check = Check(found["of_ideal"], "of ideal", style="%")
+            note = f"CPU per env step: client {found['client_us']} µs, player {found['player_us']} µs"
+            ctx.add(Row(section, scenario, what, found["steps_per_s"], "steps/s", [check], note))
 
 
 def sim_options() -> WorkerOptions:
