@@ -126,6 +126,10 @@ BAD_CASES = {
     ),
     "unknown env id": ("environment:\n  id: CartPole-v9\n", "environment.id", "did you mean 'CartPole-v1'"),
     "yaml syntax": ("training:\n  algorithm: [ppo\n", ":3:", "YAML syntax error"),
+    "empty file": ("", "", "the file is empty"),
+    "only comments": ("# training:\n#   algorithm: ppo\n", "", "the file is empty (or holds only comments)"),
+    "top level is a list": ("- environment\n- training\n", "", "expected a mapping of sections at the top"),
+    "top level is a string": ("CartPole-v1\n", "", "got str 'CartPole-v1'"),
 }
 
 
@@ -178,3 +182,13 @@ def test_missing_file_exits_2_in_a_real_process(tmp_path: Path) -> None:
     assert str(missing) in result.stderr and "not found" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "experiments").exists()
+
+
+def test_empty_sweep_spec_is_a_config_error(tmp_path: Path) -> None:
+    from ray_lab.tune.load import load_sweep
+
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text("# to do: the search space\n")
+    with pytest.raises(ConfigError, match="the file is empty") as info:
+        load_sweep(spec)
+    assert info.value.problems[0].source == str(spec)

@@ -34,9 +34,18 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError.single(source, "", f"cannot read the file: {exc}") from None
     if data is None:
-        return {}
+        raise ConfigError.single(
+            source,
+            "",
+            "the file is empty (or holds only comments), so there is nothing to run: write its sections "
+            "(docs/configuration.md; sweeps: docs/sweeps.md). "
+            "`ray-lab train` without --config runs the embedded default",
+        )
     if not isinstance(data, dict):
-        raise ConfigError.single(source, "", f"expected a mapping of sections at the top, got {type(data).__name__}")
+        found = f"{type(data).__name__} {data!r}"[:80]
+        raise ConfigError.single(
+            source, "", f"expected a mapping of sections at the top (`environment:`, `training:`, ...), got {found}"
+        )
     return data
 
 
