@@ -18,7 +18,7 @@ from ray.util.placement_group import placement_group_table, remove_placement_gro
 
 from ray_lab.config import load_config
 from ray_lab.learner.actor import start_learner
-from ray_lab.learner.placement import PlacementError, plan_bundles, reserve
+from ray_lab.learner.placement import PlacementError, learner_gpus, plan_bundles, reserve
 
 CARTPOLE = Path(__file__).resolve().parents[1] / "configs" / "cartpole_ppo.yaml"
 
@@ -75,3 +75,34 @@ def test_a_resource_no_node_has_fails_at_once(two_node_cluster: tuple[Cluster, A
     message = str(info.value)
     assert "env worker bundle 1" in message and "unity 5 (largest node has 4)" in message
     assert "simulator_gpu 1 (largest node has 0)" in message and "no autoscaler" in message
+
+
+SEED_CONFIG = Path(__file__).resolve().parent / "data" / "seed_base_ppo_config.yaml"
+
+
+def test_the_seeds_cuda_device_falls_back_to_the_cpu_without_a_gpu(
+    ray_session: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The seed's `device: 'cuda'` on a CPU-only cluster: the learner runs on the CPU, with a warning."""
+    assert load_config(SEED_CONFIG).loop.device == "cuda"
+    assert ray.cluster_resources().get("GPU", 0.0) == 0.0
+    config = load_config(CARTPOLE, ["training.training.device=cuda"])
+    with caplog.at_level("WARNING", logger="ray_lab.learner.placement"):
+        actor, group, device = start_learner(config)
+    try:
+        assert device == "cpu"
+        assert "no GPU: the learner runs on the CPU" in caplog.text and "learner.num_gpus: 1" in caplog.text
+        assert ray.get(actor.node.remote())["gpu_ids"] == []
+        assert "GPU" not in plan_bundles(config, 0.0)[0]
+    finally:
+        ray.kill(actor)
+        remove_placement_group(group)
+
+
+def test_an_explicit_learner_gpu_is_still_demanded(ray_session: None) -> None:
+    config = load_config(CARTPOLE, ["training.training.device=cuda", "learner.num_gpus=1"])
+    assert learner_gpus(config, 0.0) == 1.0
+    assert learner_gpus(load_config(CARTPOLE, ["training.training.device=cuda"]), 0.0, lambda: True) == 1.0
+    with pytest.raises(PlacementError) as info:
+        reserve(config, gpus=learner_gpus(config, 0.0))
+    assert "GPU 1 (largest node has 0)" in str(info.value)

@@ -106,7 +106,8 @@ class TrainingLoopSection(Section):
     device: str = Field(
         "auto",
         pattern=DEVICE_PATTERN,
-        description="Learner device: `auto` (a GPU when the cluster has one), `cuda`, `cuda:N` or `cpu`.",
+        description="Learner device: `auto` (a GPU when the cluster has one), `cuda`, `cuda:N` or `cpu`. "
+        "`cuda` on a cluster with no GPU (and no autoscaler) falls back to the CPU with a warning, as SB3 does.",
     )
     log_points: int = Field(10, ge=0, description="Checkpoints written to `checkpoints/`, spread evenly over training.")
     verbose: int = Field(1, ge=0, le=2, description="SB3 verbosity (0: none, 1: info, 2: debug).")
@@ -218,7 +219,8 @@ class LearnerSection(Section):
     num_gpus: float | None = Field(
         None,
         ge=0,
-        description="GPUs the learner reserves; `None`: 1 when `device` is cuda, or auto and a GPU exists.",
+        description="GPUs the learner reserves, demanded even where the cluster has none; `None`: 1 when a GPU "
+        "exists and `device` is auto or cuda (or an autoscaler may add one for cuda), else 0.",
     )
     resources: dict[str, float] = Field(default_factory=dict, description="Custom resources for the learner.")
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(

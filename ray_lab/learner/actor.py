@@ -14,7 +14,7 @@ from ray.util.placement_group import PlacementGroup, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.learner.placement import learner_gpus, reserve
+from ray_lab.learner.placement import learner_device, learner_gpus, reserve
 from ray_lab.learner.startup import in_background, launch_train_workers, open_sink
 from ray_lab.learner.summary import ProgressState, RunSummary
 from ray_lab.tracking.progress import TrainingProgress
@@ -93,13 +93,6 @@ class LearnerActor:
         }
 
 
-def _resolve_device(config: ExperimentConfig, gpus: float) -> str:
-    device = config.loop.device
-    if device == "auto":
-        return "cuda" if gpus > 0 else "cpu"
-    return device
-
-
 def start_learner(config: ExperimentConfig) -> tuple[Any, PlacementGroup, str]:
     """Reserve the placement group and start the learner actor in its bundle 0."""
     gpus = learner_gpus(config, float(ray.cluster_resources().get("GPU", 0.0)))
@@ -112,7 +105,7 @@ def start_learner(config: ExperimentConfig) -> tuple[Any, PlacementGroup, str]:
         max_concurrency=4,
         scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=0),
     ).remote(int(config.learner.num_cpus))
-    return actor, group, _resolve_device(config, gpus)
+    return actor, group, learner_device(config, gpus)
 
 
 def _follow(actor: Any, done_ref: Any, total: int) -> None:
@@ -203,7 +196,7 @@ def _run_in_process(
     try:
         pretrained_arg = str(pretrained) if pretrained else None
         thread = _LearnerThread(
-            learner, config, str(run_dir), group, _resolve_device(config, gpus), pretrained_arg, started_at, opening
+            learner, config, str(run_dir), group, learner_device(config, gpus), pretrained_arg, started_at, opening
         )
         thread.start()
         try:

@@ -8,7 +8,9 @@ on a CPU-only head node.
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable
 
 import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
@@ -17,19 +19,45 @@ from ray_lab.config.schema import ExperimentConfig
 from ray_lab.learner.plan import num_eval_envs, num_eval_workers, worker_options
 from ray_lab.workers import worker_bundles
 
+logger = logging.getLogger(__name__)
+
 
 class PlacementError(RuntimeError):
     """The cluster cannot hold the training's placement group."""
 
 
-def learner_gpus(config: ExperimentConfig, cluster_gpus: float) -> float:
-    """GPUs for the learner: as configured, else 1 for `cuda` or for `auto` when the cluster has one."""
+def learner_gpus(config: ExperimentConfig, cluster_gpus: float, can_add_gpu: Callable[[], bool] | None = None) -> float:
+    """GPUs the learner reserves: `learner.num_gpus` when set, else 1 for `cuda` or `auto` when there is one.
+
+    `cuda` on a cluster without a GPU, and without an autoscaler that could add one, falls back to the
+    CPU with a warning, as SB3 does on a machine without CUDA, so the seed's configs run on a laptop.
+    `learner.num_gpus` set explicitly always demands its GPUs. `can_add_gpu` defaults to asking
+    whether an autoscaler runs (without waiting for its first report).
+    """
     if config.learner.num_gpus is not None:
         return config.learner.num_gpus
     device = config.loop.device
-    if device.startswith("cuda"):
+    wants_gpu = device == "auto" or device.startswith("cuda")
+    if wants_gpu and cluster_gpus >= 1:
         return 1.0
-    return 1.0 if device == "auto" and cluster_gpus >= 1 else 0.0
+    if not device.startswith("cuda"):
+        return 0.0
+    if (can_add_gpu or (lambda: autoscaler_running(wait_s=0.0)))():
+        return 1.0
+    logger.warning(
+        "training.training.device is %r but the cluster has no GPU: the learner runs on the CPU. "
+        "Set learner.num_gpus: 1 to require a GPU instead.",
+        device,
+    )
+    return 0.0
+
+
+def learner_device(config: ExperimentConfig, gpus: float) -> str:
+    """The learner's torch device for the GPUs it reserved: the one rule for `train` and Tune trials."""
+    device = config.loop.device
+    if device == "auto" or (device.startswith("cuda") and gpus <= 0):
+        return "cuda" if gpus > 0 else "cpu"
+    return device
 
 
 def learner_bundle(config: ExperimentConfig, gpus: float) -> dict[str, float]:

@@ -24,6 +24,7 @@ from ray_lab.config.schema import ExperimentConfig
 from ray_lab.evaluation.seeded import EpisodeResults
 from ray_lab.learner.artifacts import save_model, save_replay_buffer
 from ray_lab.learner.callbacks import ProgressState
+from ray_lab.learner.placement import learner_device
 from ray_lab.learner.run import train
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.run_dir import RunLayout
@@ -118,13 +119,6 @@ def _note_resume(run_dir: Path, checkpoint_dir: Path) -> None:
     print(f"[{run_dir.name}] resuming from the checkpoint at {meta['timesteps']} timesteps", flush=True)
 
 
-def _device(config: ExperimentConfig, gpus: float) -> str:
-    device = config.loop.device
-    if device == "auto":
-        return "cuda" if gpus > 0 else "cpu"
-    return device
-
-
 def run_trial(params: dict[str, Any], context: SweepContext) -> None:
     """Tune's function trainable: train one configuration (resuming from the trial's checkpoint if any)."""
     import ray
@@ -143,7 +137,7 @@ def run_trial(params: dict[str, Any], context: SweepContext) -> None:
         config,
         run_dir,
         ray.util.get_current_placement_group(),
-        _device(config, context.learner_gpus),
+        learner_device(config, context.learner_gpus),
         resume_dir / CHECKPOINT_MODEL if resume_dir is not None else None,
         ProgressState(),
         threading.Event(),
