@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -157,3 +158,51 @@ def test_semantic_config_error_stops_the_ray_it_started(ray_env_module: dict[str
     while _processes_mentioning(ray_temp) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _processes_mentioning(ray_temp) == []
+
+
+@pytest.mark.parametrize(
+    "signum, said",
+    [
+        (signal.SIGTERM, "Terminated (SIGTERM): stopping after the current step"),
+        (signal.SIGINT, "Interrupted: stopping after the current step"),
+    ],
+    ids=["sigterm", "ctrl-c"],
+)
+def test_sigterm_and_ctrl_c_stop_and_save(
+    ray_env_module: dict[str, str], tmp_path: Path, signum: signal.Signals, said: str
+) -> None:
+    """`ray job stop`, Kubernetes and Slurm send SIGTERM; users press Ctrl-C. Either way the training stops
+    after the current step and saves the model and a checkpoint, within 30 s."""
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "ray_lab", "train", "--config", str(CARTPOLE)]
+    for item in [f"experiment.output_dir={out}", "training.training.total_timesteps=10000000"]:
+        args += ["--set", item]
+    args += ["--set", "training.training.eval.num_evals=0", "--set", "training.training.log_points=0"]
+    with (tmp_path / "log.txt").open("w") as log:
+        proc = subprocess.Popen(args, env=ray_env_module, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 240
+            while not list(out.rglob("progress.csv")) or _data_rows(next(out.rglob("progress.csv"))) < 2:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "log.txt").read_text()
+                time.sleep(0.5)
+            proc.send_signal(signum)
+            code = proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = (tmp_path / "log.txt").read_text()
+    assert code == 0, text[-4000:]
+    assert said in text and "training failed" not in text
+    (folder,) = run_folders(out)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["stopped_early"] is True and 0 < summary["timesteps"] < 10_000_000
+    assert (folder / "model.zip").is_file()
+    assert (folder / "checkpoints" / f"model_{summary['timesteps']}_steps.zip").is_file()
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(ray_env_module["RAY_LAB_RAY_TEMP_DIR"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(ray_env_module["RAY_LAB_RAY_TEMP_DIR"]) == []
+
+
+def _data_rows(csv_path: Path) -> int:
+    return max(0, len(csv_path.read_text().splitlines()) - 1)

@@ -14,6 +14,7 @@ from ray.util.placement_group import PlacementGroup, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from ray_lab.config.schema import ExperimentConfig
+from ray_lab.learner.interrupts import sigterm_as_interrupt, stop_message
 from ray_lab.learner.placement import learner_device, learner_gpus, reserve
 from ray_lab.learner.startup import in_background, launch_train_workers, open_sink
 from ray_lab.learner.summary import ProgressState, RunSummary
@@ -119,9 +120,6 @@ def _follow(actor: Any, done_ref: Any, total: int) -> None:
                 return
 
 
-INTERRUPTED = "\nInterrupted: stopping after the current step and saving the model (Ctrl-C again to abort)."
-
-
 def run_training(
     config: ExperimentConfig,
     run_dir: Path,
@@ -145,35 +143,44 @@ def run_training(
     try:
         pretrained_arg = str(pretrained) if pretrained else None
         done = actor.train.remote(config, str(run_dir), group, device, pretrained_arg, started_at)
-        try:
-            _follow(actor, done, config.loop.total_timesteps)
-        except KeyboardInterrupt:
-            print(INTERRUPTED)
-            actor.request_stop.remote()
-            time.sleep(0.1)
-        return ray.get(done)
+        with sigterm_as_interrupt():
+            try:
+                _follow(actor, done, config.loop.total_timesteps)
+            except KeyboardInterrupt as interrupt:
+                print(stop_message(interrupt), flush=True)
+                actor.request_stop.remote()
+                time.sleep(0.1)
+            return ray.get(done)
     finally:
         ray.kill(actor)
         remove_placement_group(group)
 
 
 class _LearnerThread(threading.Thread):
-    """`LearnerActor.train` on a daemon thread (a second Ctrl-C must not wait for it at exit)."""
+    """`LearnerActor.train` on a daemon thread (a second Ctrl-C must not wait for it at exit).
+
+    The driver waits on `done`, never on `join`: in Python 3.11 a signal that interrupts
+    `Thread.join` marks a thread that is still running as stopped (bpo-45274's fix checks only that
+    the lock is held), and every later `join` returns at once.
+    """
 
     def __init__(self, learner: LearnerActor, *args: Any) -> None:
         super().__init__(name="ray-lab-learner", daemon=True)
         self.learner, self.args = learner, args
         self.result: RunSummary | None = None
         self.error: BaseException | None = None
+        self.done = threading.Event()
 
     def run(self) -> None:
         try:
             self.result = self.learner.train(*self.args)
         except BaseException as exc:  # handed to the driver's thread
             self.error = exc
+        finally:
+            self.done.set()
 
     def outcome(self) -> RunSummary:
-        self.join()
+        self.done.wait()
         if self.error is not None:
             raise self.error
         if self.result is None:
@@ -199,15 +206,17 @@ def _run_in_process(
             learner, config, str(run_dir), group, learner_device(config, gpus), pretrained_arg, started_at, opening
         )
         thread.start()
-        try:
-            with TrainingProgress(config.loop.total_timesteps) as bar:
-                while thread.is_alive():
-                    thread.join(POLL_INTERVAL_S)
-                    snap = learner.progress()
-                    bar.update(int(snap["timesteps"]), snap["train_return"], snap["eval_return"])
-        except KeyboardInterrupt:
-            print(INTERRUPTED)
-            learner.request_stop()
-        return thread.outcome()
+        with sigterm_as_interrupt():
+            try:
+                with TrainingProgress(config.loop.total_timesteps) as bar:
+                    finished = False
+                    while not finished:
+                        finished = thread.done.wait(POLL_INTERVAL_S)
+                        snap = learner.progress()
+                        bar.update(int(snap["timesteps"]), snap["train_return"], snap["eval_return"])
+            except KeyboardInterrupt as interrupt:
+                print(stop_message(interrupt), flush=True)
+                learner.request_stop()
+            return thread.outcome()
     finally:
         remove_placement_group(group)

@@ -23,7 +23,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.evaluation.callback import SeededEvalCallback, evaluation_points
 from ray_lab.evaluation.seeded import EpisodeResults
-from ray_lab.learner.artifacts import load_replay_buffer, save_model
+from ray_lab.learner.artifacts import load_replay_buffer, save_model, save_replay_buffer
 from ray_lab.learner.build import build_eval_env, build_model, build_train_env, load_pretrained_vecnormalize
 from ray_lab.learner.callbacks import CheckpointCallback, ProgressCallback, ProgressState, checkpoint_points
 from ray_lab.learner.logger import build_logger
@@ -109,6 +109,15 @@ def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgo
             sink.log_artifact(layout.best_model_zip, name=f"{layout.root.name}-best", aliases=["best"])
 
 
+def save_stop_checkpoint(model: BaseAlgorithm, layout: RunLayout) -> Path:
+    """A training stopped early (Ctrl-C, SIGTERM): `checkpoints/model_<t>_steps.zip`, with the replay buffer."""
+    path = layout.checkpoints_dir / f"model_{model.num_timesteps}_steps.zip"
+    save_model(model, path, model.get_env())
+    save_replay_buffer(model, path)
+    logger.warning("stopped at %d steps; checkpoint %s", model.num_timesteps, path)
+    return path
+
+
 def save_failure_checkpoint(model: BaseAlgorithm, layout: RunLayout) -> Path | None:
     """Keep the model as it was when training failed: `checkpoints/model_<t>_steps_at_failure.zip`."""
     path = layout.checkpoints_dir / f"model_{model.num_timesteps}_steps_at_failure.zip"
@@ -184,7 +193,10 @@ def train(
             progress_bar=False,
         )
         stopped = stop.is_set()
-        if eval_callback is not None and not stopped:
+        if stopped:
+            save_stop_checkpoint(model, layout)
+            state.checkpoints += 1
+        elif eval_callback is not None:
             eval_callback.finish()
         _finish_outputs(config, layout, model, train_env, sink)
         summary = RunSummary(
