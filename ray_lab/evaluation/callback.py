@@ -27,6 +27,7 @@ EVALUATION_FIELDS = [
     "returns",
     "wall_time_s",
     "success_rate",
+    "replays",
 ]
 
 
@@ -125,6 +126,7 @@ class SeededEvalCallback(BaseCallback):
             "returns": ";".join(f"{r:.6g}" for r in results.returns),
             "wall_time_s": round(time.monotonic() - self._start, 3),
             "success_rate": "" if results.success_rate is None else results.success_rate,
+            "replays": results.replays,
         }
         append_csv_row(self.evaluations_csv, row, EVALUATION_FIELDS)
 
@@ -134,6 +136,7 @@ class SeededEvalCallback(BaseCallback):
         self.logger.record("eval/mean_ep_length", results.mean_length)
         self.logger.record("eval/std_ep_length", results.std_length)
         self.logger.record("eval/round", self.rounds_done)
+        self.logger.record("eval/replays", results.replays)
         if results.success_rate is not None:
             self.logger.record("eval/success_rate", results.success_rate)
         self.logger.record("eval/best_mean_return", max(self.best_mean_return, results.mean_return))

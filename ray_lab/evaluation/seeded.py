@@ -2,15 +2,19 @@
 
 Episode `i` of a round always starts from `reset(seed=seed + i)`. With `n` eval envs, episodes run
 in batches of `n`: env `j` of batch `b` plays episode `b * n + j` and only its first episode counts.
+An episode that a simulator restart cut short is played again with its seed, not averaged in.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
+
+logger = logging.getLogger(__name__)
 
 
 class Predictor(Protocol):
@@ -33,6 +37,7 @@ class EpisodeResults:
     returns: list[float]
     lengths: list[int]
     successes: list[bool | None] | None = None  # the final `info["is_success"]` of each episode, if any
+    replays: int = 0  # episodes played again because a simulator restart cut them short
 
     @property
     def success_rate(self) -> float | None:
@@ -63,9 +68,21 @@ def episode_seeds(seed: int, num_episodes: int) -> list[int]:
     return [seed + i for i in range(num_episodes)]
 
 
-def _run_batch(
-    model: Predictor, env: VecEnv, first_seed: int, count: int, deterministic: bool
-) -> tuple[list[float], list[int], list[bool | None]]:
+MAX_REPLAYS = 3
+"""How often one evaluation episode that a simulator restart cut short is replayed before the round fails."""
+
+
+@dataclass(frozen=True)
+class _Episode:
+    """One played episode; `cut`: a simulator restart ended it (`info["env_restarted"]`), not the task."""
+
+    ret: float
+    length: int
+    success: bool | None
+    cut: bool
+
+
+def _run_batch(model: Predictor, env: VecEnv, first_seed: int, count: int, deterministic: bool) -> list[_Episode]:
     """Play one episode on each of the first `count` envs, seeded `first_seed + j`."""
     env.seed(first_seed)
     obs = env.reset()
@@ -73,7 +90,7 @@ def _run_batch(
     lengths = np.zeros(env.num_envs, dtype=np.int64)
     active = np.arange(env.num_envs) < count
     episode_start = np.ones(env.num_envs, dtype=bool)
-    successes: list[bool | None] = [None] * env.num_envs
+    last_infos: list[dict[str, Any]] = [{} for _ in range(env.num_envs)]
     state = None
     while active.any():
         actions, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
@@ -81,11 +98,31 @@ def _run_batch(
         returns[active] += rewards[active]
         lengths[active] += 1
         for j in np.flatnonzero(active & dones):
-            success = infos[j].get("is_success")
-            successes[j] = None if success is None else bool(success)
+            last_infos[j] = infos[j]
         active &= ~dones
         episode_start = dones
-    return returns[:count].tolist(), lengths[:count].tolist(), successes[:count]
+    return [_episode(float(returns[j]), int(lengths[j]), last_infos[j]) for j in range(count)]
+
+
+def _episode(ret: float, length: int, info: dict[str, Any]) -> _Episode:
+    success = info.get("is_success")
+    return _Episode(ret, length, None if success is None else bool(success), bool(info.get("env_restarted")))
+
+
+def _replay(model: Predictor, env: VecEnv, seed: int, deterministic: bool) -> tuple[_Episode, int]:
+    """Play the episode of `seed` again until no restart cuts it short; the episode and the replays it took.
+
+    Raises:
+        RuntimeError: every one of `MAX_REPLAYS` replays was cut short too.
+    """
+    for replays in range(1, MAX_REPLAYS + 1):
+        logger.warning("evaluation episode (seed %d) was cut short by a simulator restart; replaying it", seed)
+        (episode,) = _run_batch(model, env, seed, 1, deterministic)
+        if not episode.cut:
+            return episode, replays
+    raise RuntimeError(
+        f"evaluation episode with seed {seed} was cut short by a simulator restart {MAX_REPLAYS + 1} times in a row"
+    )
 
 
 def run_seeded_episodes(
@@ -93,17 +130,25 @@ def run_seeded_episodes(
 ) -> EpisodeResults:
     """Play `num_episodes` episodes with seeds `seed, seed+1, ...` on `env` (any number of envs).
 
-    Rewards are those `env` returns: wrap it in VecNormalize with `norm_reward=False` for raw returns.
+    An episode that a simulator restart cut short (`info["env_restarted"]`) is replayed with its seed
+    instead of being averaged in; `replays` counts the replays. Rewards are those `env` returns: wrap
+    it in VecNormalize with `norm_reward=False` for raw returns.
     """
     if num_episodes <= 0:
         raise ValueError(f"expected a positive number of episodes, got {num_episodes}")
-    returns: list[float] = []
-    lengths: list[int] = []
-    successes: list[bool | None] = []
+    episodes: list[_Episode] = []
+    replays = 0
     for start in range(0, num_episodes, env.num_envs):
         count = min(env.num_envs, num_episodes - start)
-        batch_returns, batch_lengths, batch_successes = _run_batch(model, env, seed + start, count, deterministic)
-        returns += batch_returns
-        lengths += batch_lengths
-        successes += batch_successes
-    return EpisodeResults(episode_seeds(seed, num_episodes), returns, lengths, successes)
+        for j, episode in enumerate(_run_batch(model, env, seed + start, count, deterministic)):
+            if episode.cut:
+                episode, used = _replay(model, env, seed + start + j, deterministic)
+                replays += used
+            episodes.append(episode)
+    return EpisodeResults(
+        episode_seeds(seed, num_episodes),
+        [e.ret for e in episodes],
+        [e.length for e in episodes],
+        [e.success for e in episodes],
+        replays=replays,
+    )
