@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from ray_lab.cli.errors import print_config_error
+from ray_lab.cli.upload_check import DEFAULT_MAX_UPLOAD_MIB, parse_upload_mib
 from ray_lab.config.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
 
 
@@ -59,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("--spec", "-s", help="sweep spec YAML: runs `ray-lab sweep` on the cluster")
     submit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     submit.add_argument("--follow", action="store_true", help="stream the logs; exit with the job's result")
+    submit.add_argument(
+        "--max-upload-mib",
+        type=parse_upload_mib,
+        default=DEFAULT_MAX_UPLOAD_MIB,
+        metavar="MIB",
+        help=f"refuse a working directory with more files to upload than this (default {DEFAULT_MAX_UPLOAD_MIB:g})",
+    )
     return parser
 
 
@@ -81,7 +89,7 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "submit":
             from ray_lab.cli.submit import run_submit
 
-            return run_submit(args.address, args.config, args.spec, args.overrides, args.follow)
+            return run_submit(args.address, args.config, args.spec, args.overrides, args.follow, args.max_upload_mib)
         from ray_lab.cli.play import run_play
 
         return run_play(args)

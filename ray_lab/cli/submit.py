@@ -2,8 +2,10 @@
 
 A bad config fails in a second on the laptop, not after a queue. The working directory goes up
 without outputs, virtualenvs, caches and simulator builds (`.rayignore` holds the same list, for
-plain `ray job submit`). No secrets go into the runtime env: a W&B key must come from the nodes'
-environment (or a Kubernetes Secret).
+plain `ray job submit`). Before connecting, `upload_check` refuses a working directory that holds
+credential files (`.netrc`, `.ssh/`, ...) or too much data (run from `$HOME`, say): exit 2, like a
+bad config. No secrets go into the runtime env: a W&B key must come from the nodes' environment (or a
+Kubernetes Secret).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ray_lab.cli.upload_check import DEFAULT_MAX_UPLOAD_MIB, UploadRefused, check_upload
+from ray_lab.config.errors import CONFIG_ERROR_EXIT_CODE
 
 __all__ = ["UPLOAD_EXCLUDES", "build_entrypoint", "build_runtime_env", "run_submit"]
 
@@ -114,12 +119,25 @@ def _wait(client: Any, job_id: str, poll_s: float = 1.0) -> str:
         time.sleep(poll_s)
 
 
-def run_submit(address: str, config: str | None, spec: str | None, overrides: Sequence[str], follow: bool) -> int:
-    """Validate, submit, print the id and the dashboard URL; with `follow`, stream logs and return the job's result."""
+def run_submit(
+    address: str,
+    config: str | None,
+    spec: str | None,
+    overrides: Sequence[str],
+    follow: bool,
+    max_upload_mib: float = DEFAULT_MAX_UPLOAD_MIB,
+) -> int:
+    """Validate, check the upload, submit, print the id and the dashboard URL; with `follow`, stream logs
+    and return the job's result. A refused upload (credential files, over `max_upload_mib`) exits 2."""
     command, path = _validate(config, spec, overrides)
+    working_dir = Path.cwd()
+    try:
+        check_upload(working_dir, UPLOAD_EXCLUDES, max_upload_mib)
+    except UploadRefused as exc:
+        print(f"ray-lab submit: {exc}", file=sys.stderr)
+        return CONFIG_ERROR_EXIT_CODE
     from ray.job_submission import JobSubmissionClient
 
-    working_dir = Path.cwd()
     entrypoint = build_entrypoint(command, _relative(path, working_dir), overrides)
     client = JobSubmissionClient(address)
     job_id = _submit(client, entrypoint, build_runtime_env(working_dir))
