@@ -55,7 +55,19 @@ def test_an_episode_cut_by_a_restart_is_replayed_not_averaged(envs: dict[str, Ve
     clean = run_seeded_episodes(policy, envs["clean"], SEED, EPISODES)
     crashed = run_seeded_episodes(policy, envs["crash"], SEED, EPISODES)
     assert clean.replays == 0 and min(clean.lengths) > 12  # the first episode outlives the crash point
-    assert crashed.replays == 1
+    assert crashed.replays == 1 and crashed.cut == 0
     assert crashed.seeds == clean.seeds
     assert crashed.lengths == clean.lengths
     np.testing.assert_allclose(crashed.returns, clean.returns, rtol=1e-6)
+
+
+def test_a_seed_that_crashes_every_time_counts_as_cut_after_one_replay(tmp_path: Path) -> None:
+    """A simulator that always crashes mid-episode: each episode is replayed once, then counted as cut."""
+    spec: dict[str, Any] = {"connect_timeout_s": 30.0, "max_restarts": 10, "max_restarts_per_minute": 10}
+    env = DummyVecEnv([lambda: UnityEnv(log_dir=str(tmp_path), extra_args=["--crash-after-steps", "5"], **spec)])
+    try:
+        results = run_seeded_episodes(ConstantPolicy(), env, SEED, 2)
+    finally:
+        env.close()
+    assert results.replays == 2 and results.cut == 2
+    assert results.lengths == [6, 6]  # five answered steps, then the sixth call finds the player gone

@@ -28,6 +28,7 @@ EVALUATION_FIELDS = [
     "wall_time_s",
     "success_rate",
     "replays",
+    "cut_episodes",
 ]
 
 
@@ -127,6 +128,7 @@ class SeededEvalCallback(BaseCallback):
             "wall_time_s": round(time.monotonic() - self._start, 3),
             "success_rate": "" if results.success_rate is None else results.success_rate,
             "replays": results.replays,
+            "cut_episodes": results.cut,
         }
         append_csv_row(self.evaluations_csv, row, EVALUATION_FIELDS)
 
@@ -137,6 +139,7 @@ class SeededEvalCallback(BaseCallback):
         self.logger.record("eval/std_ep_length", results.std_length)
         self.logger.record("eval/round", self.rounds_done)
         self.logger.record("eval/replays", results.replays)
+        self.logger.record("eval/cut_episodes", results.cut)
         if results.success_rate is not None:
             self.logger.record("eval/success_rate", results.success_rate)
         self.logger.record("eval/best_mean_return", max(self.best_mean_return, results.mean_return))

@@ -38,6 +38,7 @@ class EpisodeResults:
     lengths: list[int]
     successes: list[bool | None] | None = None  # the final `info["is_success"]` of each episode, if any
     replays: int = 0  # episodes played again because a simulator restart cut them short
+    cut: int = 0  # episodes still cut short by a restart after their replays (counted as they ended)
 
     @property
     def success_rate(self) -> float | None:
@@ -68,8 +69,10 @@ def episode_seeds(seed: int, num_episodes: int) -> list[int]:
     return [seed + i for i in range(num_episodes)]
 
 
-MAX_REPLAYS = 3
-"""How often one evaluation episode that a simulator restart cut short is replayed before the round fails."""
+MAX_REPLAYS = 1
+"""Replays of an evaluation episode that a simulator restart cut short. A replay cut short too is kept,
+counted in `EpisodeResults.cut` with a warning: a seed that crashes the simulator every time would
+otherwise spend the env's restart quota and end the training."""
 
 
 @dataclass(frozen=True)
@@ -110,19 +113,17 @@ def _episode(ret: float, length: int, info: dict[str, Any]) -> _Episode:
 
 
 def _replay(model: Predictor, env: VecEnv, seed: int, deterministic: bool) -> tuple[_Episode, int]:
-    """Play the episode of `seed` again until no restart cuts it short; the episode and the replays it took.
-
-    Raises:
-        RuntimeError: every one of `MAX_REPLAYS` replays was cut short too.
-    """
-    for replays in range(1, MAX_REPLAYS + 1):
+    """Play the episode of `seed` again, up to `MAX_REPLAYS` times; the last episode and the replays it took."""
+    replays = 0
+    while True:
         logger.warning("evaluation episode (seed %d) was cut short by a simulator restart; replaying it", seed)
         (episode,) = _run_batch(model, env, seed, 1, deterministic)
+        replays += 1
         if not episode.cut:
             return episode, replays
-    raise RuntimeError(
-        f"evaluation episode with seed {seed} was cut short by a simulator restart {MAX_REPLAYS + 1} times in a row"
-    )
+        if replays >= MAX_REPLAYS:
+            logger.warning("evaluation episode (seed %d) was cut short again; it counts as it ended", seed)
+            return episode, replays
 
 
 def run_seeded_episodes(
@@ -131,7 +132,8 @@ def run_seeded_episodes(
     """Play `num_episodes` episodes with seeds `seed, seed+1, ...` on `env` (any number of envs).
 
     An episode that a simulator restart cut short (`info["env_restarted"]`) is replayed with its seed
-    instead of being averaged in; `replays` counts the replays. Rewards are those `env` returns: wrap
+    instead of being averaged in; `replays` counts the replays, `cut` the episodes whose replay was cut
+    short too (see `MAX_REPLAYS`). Rewards are those `env` returns: wrap
     it in VecNormalize with `norm_reward=False` for raw returns.
     """
     if num_episodes <= 0:
@@ -151,4 +153,5 @@ def run_seeded_episodes(
         [e.length for e in episodes],
         [e.success for e in episodes],
         replays=replays,
+        cut=sum(e.cut for e in episodes),
     )
