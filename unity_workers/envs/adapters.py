@@ -67,5 +67,5 @@ def make_adapter(spec: UnitySpec) -> StepAdapter:
         from .fields import FieldAdapter
 
         assert spec.observation_space is not None and spec.action_space is not None  # checked by UnitySpec
-        return FieldAdapter(spec.fields, spec.observation_space, spec.action_space)
+        return FieldAdapter(spec.fields, spec.observation_space, spec.action_space, spec.reset_srv)
     return load_adapter(spec.adapter or DEFAULT_ADAPTER, spec.adapter_kwargs)

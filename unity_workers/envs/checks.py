@@ -14,6 +14,7 @@ from unity_workers.ros_tcp import MessageTypes
 from unity_workers.spec import UnitySpec
 
 from .adapters import make_adapter
+from .field_checks import check_field_map
 from .ros_session import default_interfaces_dir
 
 __all__ = ["check_spec"]
@@ -33,6 +34,7 @@ def _check_player(spec: UnitySpec) -> list[KeyedProblem]:
 
 
 def _check_types(spec: UnitySpec) -> list[KeyedProblem]:
+    """The interface folder loads, the srv types exist and a field mapping fits them."""
     folder = Path(spec.interface) if spec.interface is not None else default_interfaces_dir()
     if not folder.is_dir():
         return [("interface", f"interface folder {str(folder)!r} does not exist (want <pkg>/msg, <pkg>/srv inside)")]
@@ -46,6 +48,8 @@ def _check_types(spec: UnitySpec) -> list[KeyedProblem]:
             types.resolve_service(name)
         except (KeyError, LookupError, ValueError) as exc:
             problems.append((key, str(exc).strip("'\"")))
+    if not problems and spec.fields is not None:
+        problems += check_field_map(spec.fields, types, spec.step_srv, spec.reset_srv)
     return problems
 
 

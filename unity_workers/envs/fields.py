@@ -7,6 +7,7 @@ A path is parsed once into parts (name plus an optional index or slice) and look
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +15,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from unity_workers.spec import FieldMapSpec, SpaceSpec
+from unity_workers.spec import OWN_RESET_SRV, Constant, FieldMapSpec, SpaceSpec
 
-__all__ = ["FieldAdapter", "FieldPath", "build_space", "image_to_rgb"]
+__all__ = ["FieldAdapter", "FieldPath", "build_space", "image_to_rgb", "request_dict"]
 
 _PART = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<index>-?\d+)\]|\[(?P<lo>-?\d*):(?P<hi>-?\d*)\])?$")
 
@@ -57,6 +58,26 @@ class FieldPath:
         return value
 
 
+def request_dict(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested request dicts from ``{"a.b": value}``: ``{"a": {"b": value}}``; paths take no index or slice."""
+    request: dict[str, Any] = {}
+    for text, value in values.items():
+        path = FieldPath.parse(text)
+        if any(sel is not None for _, sel in path.parts):
+            raise ValueError(f"request paths name whole fields (`a.b`), without [index] or [a:b], got {text!r}")
+        *parents, (leaf, _) = path.parts
+        node = request
+        for name, _ in parents:
+            child = node.setdefault(name, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"request path {text!r} goes through {name!r}, which is set to a value")
+            node = child
+        if isinstance(node.get(leaf), dict):
+            raise ValueError(f"request path {text!r} sets a value where other paths set its fields")
+        node[leaf] = value
+    return request
+
+
 def build_space(spec: SpaceSpec) -> gym.Space[Any]:
     """The gymnasium space a :class:`SpaceSpec` describes."""
     if spec.type == "discrete":
@@ -90,35 +111,49 @@ def image_to_rgb(image: Any) -> np.ndarray:
 
 
 class FieldAdapter:
-    """A :class:`~unity_workers.envs.StepAdapter` built from YAML: spaces plus field paths."""
+    """A :class:`~unity_workers.envs.StepAdapter` built from YAML: spaces plus field paths.
 
-    def __init__(self, fields: FieldMapSpec, observation_space: SpaceSpec, action_space: SpaceSpec) -> None:
+    Requests carry only what the mapping names: the action (step), the constants of
+    ``fields.step_request`` / ``fields.reset_request`` (default for ``reset_srv``, see
+    :meth:`FieldMapSpec.reset_constants`) and the seed, which the session adds. Every other field
+    keeps its type's default.
+    """
+
+    def __init__(
+        self,
+        fields: FieldMapSpec,
+        observation_space: SpaceSpec,
+        action_space: SpaceSpec,
+        reset_srv: str = OWN_RESET_SRV,
+    ) -> None:
         self.observation_space = build_space(observation_space)
         self.action_space = build_space(action_space)
         self.fields = fields
         self._obs = [FieldPath.parse(path) for path in fields.observation]
         if not self._obs:
             raise ValueError("fields.observation needs at least one response field path")
-        self._action = FieldPath.parse(fields.action)
-        if len(self._action.parts) != 1 or self._action.parts[0][1] is not None:
-            raise ValueError(f"fields.action must be a top-level request field name, got {fields.action!r}")
+        self._action = fields.action.strip()
+        self._step_constants: dict[str, Constant] = dict(fields.step_request)
+        self._reset_constants = fields.reset_constants(reset_srv)
+        request_dict({**self._step_constants, self._action: 0.0})  # bad paths fail here, not at the first step
+        request_dict(self._reset_constants)
         self._reward = FieldPath.parse(fields.reward) if fields.reward else None
         self._terminated = [FieldPath.parse(path) for path in fields.terminated]
         self._truncated = [FieldPath.parse(path) for path in fields.truncated]
         self._image = FieldPath.parse(fields.image) if fields.image else None
 
     def make_step_request(self, action: Any) -> dict[str, Any]:
-        """``{<fields.action>: action}`` (as float32 for boxes, int64 for discrete spaces)."""
+        """The action at ``fields.action`` (float32 for boxes, int64 otherwise) plus ``fields.step_request``."""
         dtype = self.action_space.dtype if isinstance(self.action_space, spaces.Box) else np.int64
         value = np.asarray(action, dtype=dtype).reshape(-1)
         expected = int(np.prod(self.action_space.shape or (1,)))
         if value.size != expected:
             raise ValueError(f"expected an action of {expected} numbers, got {value.size}")
-        return {self._action.parts[0][0]: value}
+        return request_dict({**self._step_constants, self._action: value})
 
     def make_reset_request(self, seed: int | None) -> dict[str, Any]:
-        """The reset request: ``reset=True`` (UnityEnv adds the seed when the type has the seed field)."""
-        return {"reset": True}
+        """The reset request: the constants of ``fields.reset_request`` (the session adds the seed field)."""
+        return request_dict(self._reset_constants)
 
     def observation(self, response: Any) -> np.ndarray:
         """The configured fields, flattened and concatenated, checked against the observation space."""

@@ -6,6 +6,7 @@ from unity_workers.ros_tcp import MessageTypes
 from unity_workers.spec import UnitySpec
 
 from .adapters import make_adapter
+from .field_checks import check_field_map
 from .ros_session import RosTcpSessionFactory, default_interfaces_dir
 from .session import SimSessionFactory
 
@@ -33,8 +34,12 @@ def make_session_factory(spec: UnitySpec, environment_id: int, ros2_namespace: s
     if image_topic is None and not spec.uses_own_player:
         image_topic = f"/{spec.env_name}_{environment_id}/camera"
     fields = spec.fields
+    types = MessageTypes(spec.interface if spec.interface is not None else default_interfaces_dir())
+    problems = [] if fields is None else check_field_map(fields, types, spec.step_srv, spec.reset_srv)
+    if problems:
+        raise ValueError("; ".join(f"environment.unity.{key}: {message}" for key, message in problems))
     return RosTcpSessionFactory(
-        types=MessageTypes(spec.interface if spec.interface is not None else default_interfaces_dir()),
+        types=types,
         adapter=make_adapter(spec),
         step_service=step,
         reset_service=reset,

@@ -144,6 +144,11 @@ class MessageTypes:
             return request, response
         raise self._unknown(message_name, "service")
 
+    def field_defs(self, message_name: str) -> list[tuple[str, Any]]:
+        """The fields of a type as rosbags describes them: ``(name, (Nodetype, detail))`` in order."""
+        _, fields = self._store.fielddefs[self.resolve(message_name)]
+        return [(name, desc) for name, desc in fields if (name, desc) != _EMPTY_FIELD]
+
     def _unknown(self, message_name: str, kind: str) -> UnknownMessageType:
         known = self.names
         if kind == "service":
@@ -210,6 +215,8 @@ class MessageTypes:
                 if base in ("string", "wstring"):
                     return ""
                 return False if base == "bool" else (0.0 if base in ("float32", "float64") else 0)
+            if isinstance(value, np.ndarray):  # a one-element action array into a scalar field
+                value = value.item()
             if base in ("float32", "float64"):
                 return float(value)
             if base == "bool":
