@@ -214,7 +214,8 @@ def test_crashed_player_truncates_only_its_env(make_worker: MakeWorker, tmp_path
         obs = result.obs
     unity = worker.envs[1].unwrapped
     assert isinstance(unity, UnityEnv) and unity.restarts == 1
-    assert "crash injected" in unity.log_path.read_text()
+    crashed, restarted = unity.log_paths  # each start has its own log: the crash log survives the restart
+    assert "crash injected" in crashed.read_text() and "crash injected" not in restarted.read_text()
 
 
 def test_hung_player_restarts_then_its_quota_error_names_the_worker(make_worker: MakeWorker, tmp_path: Path) -> None:

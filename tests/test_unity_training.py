@@ -119,14 +119,26 @@ def first_port(log: Path) -> int:
     return int(match.group(1))
 
 
+def first_starts(run: Path) -> list[Path]:
+    """The log of each player's first start (restarts write `<stem>.restart-<n>.log` beside it)."""
+    return sorted(p for p in (run / "unity").glob("*.log") if ".restart-" not in p.name)
+
+
+def all_starts(run: Path, stem: str) -> str:
+    """Every start's log of one player, oldest first."""
+    restarts = sorted((run / "unity").glob(f"{stem}.restart-*.log"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    return "".join(p.read_text() for p in [run / "unity" / f"{stem}.log", *restarts])
+
+
 def test_each_worker_logs_to_its_own_file_in_the_run_folder(two_runs: tuple[Path, Path]) -> None:
     for run in two_runs:
-        names = sorted(p.name for p in (run / "unity").glob("*.log"))
-        assert names == ["eval_worker_0.log", "worker_0.log", "worker_1.log"]
+        assert [p.name for p in first_starts(run)] == ["eval_worker_0.log", "worker_0.log", "worker_1.log"]
+        for restart in (run / "unity").glob("*.restart-*.log"):  # every restart kept its own log
+            assert restart.name.split(".restart-")[0] in {"eval_worker_0", "worker_0", "worker_1"}
 
 
 def test_concurrent_trainings_use_distinct_ports(two_runs: tuple[Path, Path]) -> None:
-    ports = [first_port(log) for run in two_runs for log in sorted((run / "unity").glob("*.log"))]
+    ports = [first_port(log) for run in two_runs for log in first_starts(run)]
     assert len(ports) == 6 and len(set(ports)) == 6, ports
 
 
@@ -134,7 +146,8 @@ def test_concurrent_trainings_use_distinct_ports(two_runs: tuple[Path, Path]) ->
 def test_faults_restart_players_and_are_counted(two_runs: tuple[Path, Path], which: int, fault: str) -> None:
     run = two_runs[which]
     for worker in (0, 1):
-        log = (run / "unity" / f"worker_{worker}.log").read_text()
+        assert fault in (run / "unity" / f"worker_{worker}.log").read_text()  # the first start's log survived
+        log = all_starts(run, f"worker_{worker}")
         assert log.count(fault) >= 1 and log.count("connected to 127.0.0.1") >= 2
     summary = json.loads((run / "summary.json").read_text())
     assert summary["timesteps"] >= 1024 and summary["env_restarts"] >= 2

@@ -6,11 +6,19 @@ factories pickle it to env workers on any node. :class:`~unity_workers.envs.Unit
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["FieldMapSpec", "SpaceSpec", "UnitySpec"]
+__all__ = ["OWN_RESET_SRV", "Constant", "FieldMapSpec", "SpaceSpec", "UnitySpec"]
+
+OWN_RESET_SRV = "ray_lab_interfaces/EnvironmentReset"
+"""ray-lab's own reset service type; its requests get ``reset: true`` unless `fields.reset_request` is given."""
+
+Scalar = bool | int | float | str
+Constant = Scalar | list[Scalar]
+"""A constant request value in YAML: a number, bool or string, or a list of them (for array fields)."""
 
 
 class _Strict(BaseModel):
@@ -49,15 +57,34 @@ class FieldMapSpec(_Strict):
     `state.position.x`, `state.flags[2]`. Nothing is evaluated: paths are parsed, then looked up.
     """
 
-    action: str = Field("action", description="Step-request field that receives the action.")
+    action: str = Field("action", description="Step-request field (or path `a.b`) that receives the action.")
     observation: list[str] = Field(
         default_factory=list, description="Response fields, flattened and concatenated into the observation."
     )
     reward: str | None = Field(None, description="Response field holding the reward (0 when omitted).")
     terminated: list[str] = Field(default_factory=list, description="Response booleans; any true ends the episode.")
     truncated: list[str] = Field(default_factory=list, description="Response booleans; any true truncates.")
-    seed: str | None = Field("seed", description="Reset-request field that receives the seed (-1 = none).")
+    seed: str | None = Field(
+        "seed",
+        description="Top-level reset-request field that receives the seed (-1 = none); the default `seed` "
+        "is used only when the request has it, `null` sends no seed.",
+    )
     image: str | None = Field(None, description="Response field with a `sensor_msgs/Image` (for videos).")
+    reset_request: dict[str, Constant] | None = Field(
+        None,
+        description="Constants of every reset request, request field path: value (e.g. `{reset: true}`); "
+        "other fields keep their defaults. Omitted: `{reset: true}` for ray-lab's own reset type, else none.",
+    )
+    step_request: dict[str, Constant] = Field(
+        default_factory=dict, description="Constants of every step request, request field path: value."
+    )
+
+    def reset_constants(self, reset_srv: str) -> dict[str, Constant]:
+        """`reset_request`, or its default for ``reset_srv`` (`{reset: true}` for ray-lab's own type only)."""
+        if self.reset_request is not None:
+            return dict(self.reset_request)
+        own = reset_srv.strip().strip("/").replace("/srv/", "/") == OWN_RESET_SRV
+        return {"reset": True} if own else {}
 
 
 class UnitySpec(_Strict):
@@ -93,6 +120,11 @@ class UnitySpec(_Strict):
     fixed_updates_per_step: int | None = Field(None, ge=1, description="`--fixed-updates-per-step`.")
     pause: bool = Field(False, description="`--pause`.")
     extra_args: list[str] = Field(default_factory=list, description="More player arguments, appended as given.")
+    env_passthrough: list[str] = Field(
+        default_factory=list,
+        description="Credential variables players still inherit (e.g. `[AWS_ACCESS_KEY_ID]`); other credentials "
+        "(`*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*_KEY`, ...) are withheld.",
+    )
     max_message_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest frame/message accepted from a player; larger drops it."
     )
@@ -104,6 +136,14 @@ class UnitySpec(_Strict):
         "auto", description="Mirror topics on the ROS 2 graph (`auto`: when rclpy is installed)."
     )
     ros2_namespace: str | None = Field(None, description="ROS 2 namespace (default `/ray_lab/<run>/worker_<k>`).")
+
+    @field_validator("env_passthrough")
+    @classmethod
+    def _variable_names(cls, names: list[str]) -> list[str]:
+        bad = [name for name in names if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)]
+        if bad:
+            raise ValueError(f"env_passthrough holds environment variable names such as WANDB_API_KEY, got {bad!r}")
+        return names
 
     @model_validator(mode="after")
     def _consistent(self) -> UnitySpec:

@@ -124,7 +124,7 @@ class RunLayout:
 
     @property
     def unity_dir(self) -> Path:
-        """Simulator player logs (`worker_<k>.log`, `eval_worker_<k>.log`)."""
+        """Simulator player logs (`worker_<k>.log`, `eval_worker_<k>.log`; `worker_<k>.restart-<n>.log` per restart)."""
         return self.root / "unity"
 
     @property

@@ -100,13 +100,14 @@ class RosTcpSession(SimSession):
             if not process.alive:
                 raise PlayerDiedError(
                     f"worker {self.worker_index}: player exited (code {process.returncode}) before "
-                    f"registering {service!r}",
+                    f"registering {service!r}; player log: {process.log_path}",
                     returncode=process.returncode or 0,
                     log_tail=process.log_tail(),
+                    log_path=process.log_path,
                 )
             raise TimeoutError(
                 f"worker {self.worker_index}: player did not register service {service!r} within {timeout_s:g} s; "
-                f"registered: {sorted(self.bridge.registered_services())}"
+                f"registered: {sorted(self.bridge.registered_services())}; player log: {process.log_path}"
             )
         self._attach_ros2_graph()
 

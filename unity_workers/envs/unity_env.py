@@ -4,8 +4,9 @@ Each instance owns one player (:class:`~unity_workers.launcher.UnityProcess`) an
 session to it (:mod:`unity_workers.envs.session`: a ROS-TCP bridge or a gRPC client), both on a
 port of this node that no other env holds. A call that times out, loses the connection or finds the
 player dead restarts player and session (on a fresh port) within a quota: the affected step ends the
-episode as truncated with ``info["env_restarted"] = True``. A spent quota raises an error naming
-the worker, the host and the player log.
+episode as truncated with ``info["env_restarted"] = True``. Every start of the player writes its own
+log (``worker_<k>.log``, then ``worker_<k>.restart-<n>.log``), so a crash log survives the restart;
+the restart warning and the error of a spent quota name the log of the player that failed.
 
 ``step_send``/``reset_send`` send a request and return at once; the following ``step``/``reset``
 collects it. A worker owning several envs sends to all of them first, so the simulators run together.
@@ -20,6 +21,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +76,8 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
 
     ``spec`` is an ``environment.unity`` section (:class:`~unity_workers.spec.UnitySpec`, or its
     fields as keyword arguments, so ``gym.make(id, max_restarts=3)`` works). ``worker_index``,
-    ``env_slot`` and ``group`` name the log files (``<log_dir>/worker_<k>.log``); ``environment_id``
+    ``env_slot`` and ``group`` name the log files (``<log_dir>/worker_<k>.log`` for the first start,
+    ``worker_<k>.restart-<n>.log`` for the n-th restart); ``environment_id``
     (default: ``env_slot``) is passed as ``--environment-id`` and names the default services.
     ``info["restarts"]`` is the restart count so far.
     """
@@ -121,8 +124,11 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
             batchmode=spec.batchmode,
             extra_args=tuple(spec.extra_args),
             connect_timeout_s=spec.connect_timeout_s,
+            env_passthrough=tuple(spec.env_passthrough),
         )
         self.restarts = 0
+        self._starts = 0
+        self._player_options = self.options  # the options of the current (or last) player start
         self._restart_times: deque[float] = deque()
         self._session: SimSession | None = None
         self._process: UnityProcess | None = None
@@ -158,16 +164,22 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
 
     @property
     def log_path(self) -> Path:
-        """The player log (``-logFile``), kept across restarts."""
-        return self.options.log_path
+        """The log (``-logFile``) of the current player start, or of the last one once closed."""
+        return self._player_options.log_path
+
+    @property
+    def log_paths(self) -> list[Path]:
+        """The player logs of every start so far, oldest first (one per start: restarts never overwrite)."""
+        return [self.options.for_start(start).log_path for start in range(self._starts)]
 
     # ------------------------------------------------------------------ lifecycle
     def _launch(self) -> None:
         """Open a session on a fresh port, start a player for it, and wait until it serves."""
         self._session = session = self.factory.open(self.worker_index)
-        options = self.options
-        if session.player_args:
-            options = PlayerOptions(**{**options.__dict__, "extra_args": (*options.extra_args, *session.player_args)})
+        extra_args = (*self.options.extra_args, *session.player_args)
+        options = replace(self.options, start_index=self._starts, extra_args=extra_args)
+        self._starts += 1
+        self._player_options = options
         self._process = process = UnityProcess(options)
         process.start(session.port)
         session.wait_ready(process, self.unity_spec.connect_timeout_s)
@@ -190,13 +202,13 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
     def _quota_error(self, cause: BaseException) -> RestartQuotaError:
         text = "".join(
             f"\n--- last {TAIL_LINES} lines of {path} ---\n{_tail(path) or '(empty)'}"
-            for path in (self.options.log_path, self.options.output_path)
+            for path in (self._player_options.log_path, self._player_options.output_path)
         )
         return RestartQuotaError(
             f"worker {self.worker_index} on host {socket.gethostname()}: Unity player restart quota exceeded "
             f"({self.restarts} restarts, max_restarts={self.unity_spec.max_restarts}, "
             f"max_restarts_per_minute={self.unity_spec.max_restarts_per_minute}); last fault: {cause!r}; "
-            f"player log: {self.options.log_path}{text}"
+            f"player log: {self.log_path} (all starts: {', '.join(path.name for path in self.log_paths)}){text}"
         )
 
     def _restart(self, cause: BaseException) -> None:
@@ -212,7 +224,11 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
             self.restarts += 1
             self._restart_times.append(now)
             logger.warning(
-                "worker %d: restarting the Unity player (#%d) after %r", self.worker_index, self.restarts, cause
+                "worker %d: restarting the Unity player (#%d) after %r; log of the failed player: %s",
+                self.worker_index,
+                self.restarts,
+                cause,
+                self.log_path,
             )
             self._shutdown()
             try:

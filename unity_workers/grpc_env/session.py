@@ -135,6 +135,7 @@ class GrpcSession(SimSession):
             f"--- stdout/stderr ---\n{process.output_tail() or '(empty)'}",
             returncode=returncode,
             log_tail=process.log_tail(),
+            log_path=process.log_path,
         )
 
     def wait_ready(self, process: UnityProcess | None, timeout_s: float) -> None:

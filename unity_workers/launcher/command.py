@@ -15,7 +15,7 @@ def _number(value: float) -> str:
 def player_command(options: PlayerOptions, ros_port: int) -> list[str]:
     """The full argv for the player of ``options``, connecting to the bridge on ``ros_port``.
 
-    ``[build, -batchmode, -nographics, -logFile <log_dir>/worker_<k>.log, --ros-ip IP, --ros-port PORT,
+    ``[build, -batchmode, -nographics, -logFile options.log_path, --ros-ip IP, --ros-port PORT,
     --environment-id ID, (--time-scale X, --sample-time X, --fixed-delta-time X,
     --fixed-updates-per-step N, --pause when set), *extra_args]``; ``-batchmode`` is left out when
     ``batchmode`` is off and ``-nographics`` when ``graphics`` is on (or ``batchmode`` is off).

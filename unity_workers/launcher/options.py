@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 __all__ = ["PlayerOptions"]
@@ -23,7 +23,11 @@ class PlayerOptions:
     ``fixed_updates_per_step``, ``pause``) are passed to the player only when set.
     ``graphics=True`` drops ``-nographics`` (needed when camera observations must render);
     ``batchmode=False`` opens a window (for watching with ``ray-lab play``).
-    ``env`` is added to the inherited environment of the player.
+
+    The player inherits this process's environment without credentials (see
+    :func:`unity_workers.launcher.environ.is_credential`) except those named in ``env_passthrough``;
+    ``env`` is added to it. ``start_index`` counts the starts of this player (0: the first, n: the
+    n-th restart) and names its log files, so a restart never overwrites the log of a crash.
     """
 
     build: Path | None = None
@@ -42,7 +46,9 @@ class PlayerOptions:
     extra_args: tuple[str, ...] = ()
     connect_timeout_s: float = 60.0
     env: dict[str, str] = field(default_factory=dict)
+    env_passthrough: tuple[str, ...] = ()
     log_stem: str | None = None  # file name of the logs without suffix; default ``worker_<k>``
+    start_index: int = 0
 
     def __post_init__(self) -> None:
         if (self.build is None) == (self.command is None):
@@ -59,6 +65,12 @@ class PlayerOptions:
             object.__setattr__(self, "command", command)
         object.__setattr__(self, "log_dir", Path(self.log_dir))
         object.__setattr__(self, "extra_args", tuple(str(arg) for arg in self.extra_args))
+        object.__setattr__(self, "env_passthrough", tuple(self.env_passthrough))
+        bad_names = [name for name in self.env_passthrough if not isinstance(name, str) or not name or "=" in name]
+        if bad_names:
+            raise ValueError(f"env_passthrough must hold variable names (no '='), got {bad_names!r}")
+        if self.start_index < 0:
+            raise ValueError(f"start_index must be >= 0, got {self.start_index}")
         if self.worker_index < 0:
             raise ValueError(f"worker_index must be >= 0, got {self.worker_index}")
         if self.log_stem is not None and (not self.log_stem or "/" in self.log_stem or self.log_stem[0] == "."):
@@ -76,15 +88,23 @@ class PlayerOptions:
 
     @property
     def stem(self) -> str:
-        """The log file name without suffix: ``log_stem`` or ``worker_<k>``."""
-        return self.log_stem or f"worker_{self.worker_index}"
+        """The log file name of this start without suffix.
+
+        ``log_stem`` (default ``worker_<k>``) for the first start, ``<log_stem>.restart-<n>`` for the n-th restart.
+        """
+        base = self.log_stem or f"worker_{self.worker_index}"
+        return base if self.start_index == 0 else f"{base}.restart-{self.start_index}"
 
     @property
     def log_path(self) -> Path:
-        """The player log (``-logFile``): ``<log_dir>/worker_<k>.log``."""
+        """The player log (``-logFile``): ``<log_dir>/worker_<k>.log``, ``worker_<k>.restart-<n>.log``."""
         return self.log_dir / f"{self.stem}.log"
 
     @property
     def output_path(self) -> Path:
-        """Where the player's stdout and stderr go: ``<log_dir>/worker_<k>.out``."""
+        """Where the player's stdout and stderr go: ``<log_dir>/worker_<k>.out``, ``worker_<k>.restart-<n>.out``."""
         return self.log_dir / f"{self.stem}.out"
+
+    def for_start(self, start_index: int) -> PlayerOptions:
+        """These options for start ``start_index`` of the player (0: the first start, n: the n-th restart)."""
+        return replace(self, start_index=start_index)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .checks import LaunchConfigError, check_options
 from .command import player_command
+from .environ import player_environment
 from .options import PlayerOptions
 
 __all__ = ["PlayerDiedError", "UnityProcess"]
@@ -25,12 +26,13 @@ DEFAULT_TAIL_LINES = 40
 
 
 class PlayerDiedError(RuntimeError):
-    """The player exited before it connected; carries the exit code and the end of its logs."""
+    """The player exited before it connected; carries the exit code, its log file and the end of it."""
 
-    def __init__(self, message: str, *, returncode: int, log_tail: str) -> None:
+    def __init__(self, message: str, *, returncode: int, log_tail: str, log_path: Path | None = None) -> None:
         super().__init__(message)
         self.returncode = returncode
         self.log_tail = log_tail
+        self.log_path = log_path
 
 
 def _read_tail(path: Path, lines: int) -> str:
@@ -92,7 +94,9 @@ class UnityProcess:
 
     The player runs in a new session (its own process group), so :meth:`close` also ends the
     processes it spawned. The player log is ``options.log_path`` (``-logFile``); stdout and stderr
-    go to ``options.output_path``.
+    go to ``options.output_path``. Both are named after ``options.start_index``, so every start of
+    a player has its own files. The player's environment has no credentials but those named in
+    ``options.env_passthrough`` (:func:`~unity_workers.launcher.environ.player_environment`).
     """
 
     def __init__(self, options: PlayerOptions) -> None:
@@ -120,7 +124,7 @@ class UnityProcess:
 
     @property
     def log_path(self) -> Path:
-        """The player log file (``-logFile``)."""
+        """The player log file (``-logFile``) of this start."""
         return self.options.log_path
 
     @property
@@ -154,7 +158,7 @@ class UnityProcess:
         check_options(self.options)
         self._command = player_command(self.options, ros_port)
         self._ros_port = ros_port
-        env = {**os.environ, **self.options.env}
+        env = player_environment(os.environ, self.options.env_passthrough, self.options.env)
         try:
             with self.options.output_path.open("ab") as output:
                 self._proc = subprocess.Popen(
@@ -199,16 +203,17 @@ class UnityProcess:
                 report = self._logs_report()
                 raise PlayerDiedError(
                     f"worker {self.options.worker_index}: player (pid {self._proc.pid}) {_describe_exit(returncode)} "
-                    f"before connecting to the ROS-TCP bridge on port {self._ros_port}; "
+                    f"before connecting to the ROS-TCP bridge on port {self._ros_port}; player log: {self.log_path}; "
                     f"command: {' '.join(self._command)}\n{report}",
                     returncode=returncode,
                     log_tail=self.log_tail(),
+                    log_path=self.log_path,
                 )
             if time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"worker {self.options.worker_index}: player (pid {self._proc.pid}) did not connect to the "
                     f"ROS-TCP bridge on port {self._ros_port} within {timeout:g} s (is --ros-port read by the "
-                    f"build? raise environment.unity.connect_timeout_s for slow starts); "
+                    f"build? raise environment.unity.connect_timeout_s for slow starts); player log: {self.log_path}; "
                     f"command: {' '.join(self._command)}\n{self._logs_report()}"
                 )
             time.sleep(_POLL_S)
