@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = ["OWN_RESET_SRV", "Constant", "FieldMapSpec", "SpaceSpec", "UnitySpec"]
 
 OWN_RESET_SRV = "ray_lab_interfaces/EnvironmentReset"
+PLAYER_CLOSE_S = 5.0
+"""How long closing a failed player may take: SIGTERM, then SIGKILL (`UnityProcess.close`'s default)."""
 """ray-lab's own reset service type; its requests get ``reset: true`` unless `fields.reset_request` is given."""
 
 Scalar = bool | int | float | str
@@ -160,6 +162,18 @@ class UnitySpec(_Strict):
         if self.protocol == "ros_tcp" and self.fields is None and self.adapter is None and self.uses_own_player:
             raise ValueError("a Unity build needs `fields` (+ spaces) or `adapter` to map its step/reset services")
         return self
+
+    def longest_call_s(self) -> float:
+        """The longest one env can hold a worker's step or reset call while its player fails.
+
+        The call itself times out (`step_timeout_s`); then each relaunch the quotas allow within the call
+        (at most `min(max_restarts, max_restarts_per_minute)`) may close the old player
+        (`PLAYER_CLOSE_S`), wait for the new one to connect (`connect_timeout_s`) and time out once more
+        on the reset that follows (`step_timeout_s`). The run-level `workers.step_timeout_s` must cover
+        this for every env of a worker, since a worker restarts its envs one after the other.
+        """
+        launches = min(self.max_restarts, self.max_restarts_per_minute)
+        return self.step_timeout_s + launches * (PLAYER_CLOSE_S + self.connect_timeout_s + self.step_timeout_s)
 
     @property
     def uses_own_player(self) -> bool:

@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from unity_workers.spec import UnitySpec
 
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
+DEFAULT_STEP_TIMEOUT_S = 60.0
+"""`workers.step_timeout_s` when derived: at least this."""
+STEP_TIMEOUT_MARGIN_S = 10.0
+"""Added to the time player restarts may take, for the worker's own work and the transport."""
 
 
 def lift_cpu_gpu(data: Any) -> Any:
@@ -110,6 +114,13 @@ class TrainingLoopSection(Section):
         "`cuda` on a cluster with no GPU (and no autoscaler) falls back to the CPU with a warning, as SB3 does.",
     )
     log_points: int = Field(10, ge=0, description="Checkpoints written to `checkpoints/`, spread evenly over training.")
+    checkpoint_replay_buffer: bool = Field(
+        True,
+        description="Off-policy algorithms (SAC, TD3, DQN, ...): every checkpoint also saves the replay buffer, so "
+        "`ray-lab train --resume` and Tune retries go on with it. Its size on disk is about `buffer_size` x "
+        "(2 x observation bytes + action bytes + 12): 1M transitions of 17 float32 observations and 6 float32 "
+        "actions take about 170 MB. `false`: resumed runs start with an empty buffer.",
+    )
     verbose: int = Field(1, ge=0, le=2, description="SB3 verbosity (0: none, 1: info, 2: debug).")
     seed: int | None = Field(0, description="Training seed (model, action sampling, env resets). `None`: random.")
 
@@ -188,7 +199,12 @@ class WorkersSection(Section):
         default_factory=dict,
         description="Custom resources per worker, e.g. `{unity: 1}` (`CPU`/`GPU` here set num_cpus/num_gpus).",
     )
-    step_timeout_s: float = Field(60.0, gt=0, description="A vector step or reset slower than this is an error.")
+    step_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="A worker's step or reset call slower than this is an error. `None`: 60 s, or for Unity envs "
+        "enough for every env of a worker to restart its player within one call (docs/unity.md, timeouts).",
+    )
     max_restarts: int = Field(3, ge=0, description="How often Ray may restart a dead worker actor.")
     transport: Literal["auto", "socket", "compiled", "actor"] = Field(
         "auto",
@@ -297,3 +313,18 @@ class ExperimentConfig(Section):
     def num_envs(self) -> int:
         """Training environments in total (all workers)."""
         return self.workers.num_workers * self.workers.envs_per_worker
+
+    def required_step_timeout_s(self, envs_per_worker: int) -> float:
+        """The least `workers.step_timeout_s` with which player restarts never fail a worker's call.
+
+        0 for plain gymnasium envs; for Unity envs, every env of the worker restarting its player
+        within one call (`UnitySpec.longest_call_s`), one after the other.
+        """
+        unity = self.environment.unity
+        return 0.0 if unity is None else envs_per_worker * unity.longest_call_s()
+
+    def worker_step_timeout_s(self, envs_per_worker: int) -> float:
+        """The run-level call timeout of a worker with `envs_per_worker` envs: as configured, else derived."""
+        if self.workers.step_timeout_s is not None:
+            return self.workers.step_timeout_s
+        return max(DEFAULT_STEP_TIMEOUT_S, self.required_step_timeout_s(envs_per_worker) + STEP_TIMEOUT_MARGIN_S)

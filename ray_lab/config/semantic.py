@@ -92,6 +92,27 @@ def check_env_id(env_id: str) -> str | None:
     return f"unknown gymnasium env id {name!r}{did_you_mean(name, gym.registry.keys())}"
 
 
+def _check_step_timeout(config: ExperimentConfig) -> list[KeyedProblem]:
+    """An explicit `workers.step_timeout_s` must outlast the player restarts of a worker's envs in one call."""
+    w = config.workers
+    if w.step_timeout_s is None or config.environment.unity is None:
+        return []
+    envs = max(w.envs_per_worker, w.eval_envs_per_worker)
+    needed = config.required_step_timeout_s(envs)
+    if w.step_timeout_s >= needed:
+        return []
+    per_env = config.environment.unity.longest_call_s()
+    return [
+        (
+            "workers.step_timeout_s",
+            f"{w.step_timeout_s:g} s is shorter than the {needed:g} s that {envs} env(s) of a worker may need to "
+            f"restart their players within one call ({per_env:g} s each, from environment.unity.step_timeout_s, "
+            "connect_timeout_s, max_restarts and max_restarts_per_minute; docs/unity.md, Timeouts), so a restart "
+            f"would fail the run: raise it to {needed:g} or more, or leave it out to have it derived",
+        )
+    ]
+
+
 def check_semantics(config: ExperimentConfig) -> list[KeyedProblem]:
     """All problems a typed config still has, as (dotted key, message)."""
     problems: list[KeyedProblem] = []
@@ -103,6 +124,7 @@ def check_semantics(config: ExperimentConfig) -> list[KeyedProblem]:
         problems += [(f"environment.unity.{key}", message) for key, message in check_spec(unity)]
     if env_problem:
         problems.append(("environment.id", env_problem))
+    problems += _check_step_timeout(config)
     algo, algo_problems = _check_algorithm(config)
     problems += algo_problems
     if algo is not None:

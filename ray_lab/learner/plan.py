@@ -27,12 +27,13 @@ def num_eval_envs(config: ExperimentConfig) -> int:
 def worker_options(config: ExperimentConfig, role: str, placement_group: Any, bundle_offset: int) -> WorkerOptions:
     """WorkerOptions for the train or eval workers, placed in `placement_group` from `bundle_offset`."""
     w = config.workers
+    envs_per_worker = w.envs_per_worker if role == "train" else w.eval_envs_per_worker
     return WorkerOptions(
-        envs_per_worker=w.envs_per_worker if role == "train" else w.eval_envs_per_worker,
+        envs_per_worker=envs_per_worker,
         num_cpus=w.num_cpus,
         num_gpus=w.num_gpus,
         resources=dict(w.resources),
-        step_timeout_s=w.step_timeout_s,
+        step_timeout_s=config.worker_step_timeout_s(envs_per_worker),
         max_restarts=w.max_restarts,
         env_concurrency=w.env_concurrency,
         # Eval workers step in short bursts between long idle stretches: a compiled graph would
