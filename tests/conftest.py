@@ -102,6 +102,31 @@ def ray_env_module() -> Iterator[dict[str, str]]:
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+NODE_STARTUP_TIMEOUT_S = 180.0
+"""How long a test cluster's nodes may take to register: minutes, not Ray's 30 s, on a loaded 2-core machine."""
+
+
+def _start_cluster(cluster_cls: Any, head_cpus: float, nodes: list[dict[str, Any]], temp_dir: str) -> tuple[Any, list]:
+    """A head and `nodes`, waiting up to NODE_STARTUP_TIMEOUT_S for them; one retry when Ray's own fixed
+    30 s node start-up wait runs out under load ("The current node timed out during startup")."""
+    common = {"node_ip_address": "127.0.0.1"}
+    head_args = {"num_cpus": head_cpus, "num_gpus": 0, "temp_dir": temp_dir, "include_dashboard": False, **common}
+    for attempt in (1, 2):
+        cluster = None
+        try:
+            cluster = cluster_cls(initialize_head=True, head_node_args=head_args)
+            added = [cluster.add_node(wait=False, **node, **common) for node in nodes]
+            cluster.wait_for_nodes(timeout=NODE_STARTUP_TIMEOUT_S)
+            return cluster, added
+        except Exception as exc:
+            print(f"test cluster start-up failed (attempt {attempt}): {exc}")
+            if cluster is not None:
+                cluster.shutdown()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def local_cluster(head_cpus: float, nodes: list[dict[str, Any]]) -> Iterator[tuple[Any, list[Any]]]:
     """A real multi-node Ray cluster on loopback (`ray.cluster_utils.Cluster`), connected as the driver.
@@ -118,10 +143,7 @@ def local_cluster(head_cpus: float, nodes: list[dict[str, Any]]) -> Iterator[tup
     # node's temp_dir; on a fresh machine that folder does not exist yet.
     os.makedirs(os.path.dirname(get_ray_address_file(None)), exist_ok=True)
     temp_dir = tempfile.mkdtemp(prefix="rl_n_", dir="/tmp")
-    common = {"node_ip_address": "127.0.0.1"}
-    head_args = {"num_cpus": head_cpus, "num_gpus": 0, "temp_dir": temp_dir, "include_dashboard": False, **common}
-    cluster = Cluster(initialize_head=True, head_node_args=head_args)
-    added = [cluster.add_node(**node, **common) for node in nodes]
+    cluster, added = _start_cluster(Cluster, head_cpus, nodes, temp_dir)
     ray.init(address=cluster.address, _node_ip_address="127.0.0.1")
     try:
         yield cluster, added
