@@ -45,8 +45,9 @@ def _worker_node(run_dir: Path, simulators: list[Any], timeout_s: float = 120.0)
     raise AssertionError("the training did not log a first rollout in time")
 
 
+@pytest.mark.parametrize("transport", ["auto", "actor"])  # auto: the default, a socket per worker
 def test_env_workers_move_to_another_node_when_theirs_is_removed(
-    three_nodes: tuple[Cluster, list[Any]], tmp_path: Path
+    three_nodes: tuple[Cluster, list[Any]], tmp_path: Path, transport: str
 ) -> None:
     cluster, simulators = three_nodes
     overrides = [
@@ -60,7 +61,7 @@ def test_env_workers_move_to_another_node_when_theirs_is_removed(
         "workers.envs_per_worker=2",
         "workers.num_cpus=0.25",
         "workers.resources={unity: 1}",
-        "workers.transport=actor",
+        f"workers.transport={transport}",
         "workers.max_restarts=2",
         "learner.num_cpus=1",
     ]
