@@ -295,7 +295,9 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., tuple[UnityProcess, GrpcSes
     ) -> tuple[UnityProcess, GrpcSession]:
         session = session or GrpcSessionFactory().open(len(started))
         args = (*session.player_args, *extra) if protocol else extra
-        options = PlayerOptions(command=SIM, log_dir=tmp_path, worker_index=len(started), extra_args=args)
+        options = PlayerOptions(
+            command=SIM, log_dir=tmp_path, worker_index=len(started), extra_args=args, env=dict(session.player_env)
+        )
         process = UnityProcess(options).start(session.port)
         started.append((process, session))
         return process, session

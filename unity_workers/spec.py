@@ -127,6 +127,11 @@ class UnitySpec(_Strict):
         description="Credential variables players still inherit (e.g. `[AWS_ACCESS_KEY_ID]`); other credentials "
         "(`*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*_KEY`, ...) are withheld.",
     )
+    require_token: bool = Field(
+        True,
+        description="ROS-TCP: the bridge serves only a player that first sends its per-launch token "
+        "(`RAY_LAB_ROS_TCP_TOKEN`); `false` for a player that cannot (a stock ROS-TCP-Connector build).",
+    )
     max_message_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest frame/message accepted from a player; larger drops it."
     )

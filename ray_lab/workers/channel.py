@@ -8,7 +8,9 @@ the worker node's Ray address.
 The worker only serves a client that proves it holds the channel's token: the first
 :data:`TOKEN_BYTES` bytes of a connection must equal the random token the caller handed the worker
 through a Ray actor call. Nothing a connection sends before that is parsed or unpickled; a wrong
-token closes the connection. Frames are ``<8-byte little-endian length><payload>``.
+token closes the connection. Frames are ``<8-byte little-endian length><payload>``. Every send is
+bounded (:func:`send_frame`): the caller's request with its step timeout, a worker's reply with
+:data:`DEFAULT_SEND_TIMEOUT_S`; a peer that stops reading so breaks the channel instead of hanging.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Literal
 
 __all__ = [
     "ACK",
+    "DEFAULT_SEND_TIMEOUT_S",
     "TOKEN_BYTES",
     "ChannelAddress",
     "ChannelClosedError",
@@ -39,6 +42,8 @@ _HEAD = struct.Struct("<Q")
 _SMALL_FRAME = 64 * 1024
 MAX_FRAME_BYTES = 1 << 36
 """Largest frame accepted (64 GiB): a longer length prefix means a corrupt stream."""
+DEFAULT_SEND_TIMEOUT_S = 600.0
+"""Bound of a frame's send when the caller has no timeout of its own (e.g. a worker's reply)."""
 
 
 class ChannelClosedError(ConnectionError):
@@ -57,15 +62,34 @@ class ChannelAddress:
         return f"unix:{self.location}" if self.family == "unix" else f"tcp:{self.location}:{self.port}"
 
 
-def send_frame(sock: socket.socket, payload: bytes) -> None:
-    """Send one frame (the length prefix and ``payload``); raises :class:`ChannelClosedError` on failure."""
-    head = _HEAD.pack(len(payload))
+def _peer(sock: socket.socket) -> str:
     try:
-        if len(payload) <= _SMALL_FRAME:
-            sock.sendall(head + payload)
-        else:
-            sock.sendall(head)
-            sock.sendall(payload)
+        name = sock.getpeername()
+    except OSError:
+        return "the peer"
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", errors="replace")
+    return f"unix:{name or '?'}" if isinstance(name, str) else "%s:%s" % name[:2]  # noqa: UP031
+
+
+def send_frame(sock: socket.socket, payload: bytes, timeout_s: float = DEFAULT_SEND_TIMEOUT_S) -> None:
+    """Send one frame (the length prefix and ``payload``) within ``timeout_s``.
+
+    Only for a socket that one thread uses at a time (its timeout is set here). Raises
+    :class:`ChannelClosedError` when the send fails or times out (a partial frame may have gone out,
+    so the channel is unusable either way).
+    """
+    head = _HEAD.pack(len(payload))
+    deadline = time.monotonic() + timeout_s
+    try:
+        for part in (head + payload,) if len(payload) <= _SMALL_FRAME else (head, payload):
+            _set_deadline(sock, deadline)
+            sock.sendall(part)
+    except TimeoutError as exc:
+        raise ChannelClosedError(
+            f"send to {_peer(sock)} timed out after {timeout_s:g} s (the peer is not reading; "
+            f"frame of {len(payload)} bytes)"
+        ) from exc
     except OSError as exc:
         raise ChannelClosedError(f"sending {len(payload)} bytes failed: {exc!r}") from exc
 

@@ -14,13 +14,16 @@ from ray.exceptions import GetTimeoutError, RayError
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from ray_lab.workers.env_worker import EnvWorkerActor
-from ray_lab.workers.errors import TransportError, to_worker_error
+from ray_lab.workers.errors import TransportError, WorkerTimeoutError, to_worker_error
 from ray_lab.workers.layout import WorkerLayout
 from ray_lab.workers.options import WorkerOptions
 from ray_lab.workers.protocol import decode_reply
 from ray_lab.workers.transport import ActorTransport, Transport, timeout_error
 
 logger = logging.getLogger(__name__)
+
+CLOSE_WAIT_S = 5.0
+"""How long a shutdown waits for the workers to close their envs before it kills them."""
 
 
 @dataclass
@@ -109,8 +112,8 @@ def await_workers(launched: LaunchedWorkers) -> WorkerGroup:
         observation_space, action_space, _ = spaces[0][1]
         logger.debug("[%s] started %d env workers: %s", options.name, len(actors), names)
         return WorkerGroup(actors, names, observation_space, action_space)
-    except BaseException:
-        kill_actors(actors)
+    except BaseException as exc:  # workers that never came up are killed at once (their players' guards end them)
+        close_then_kill(actors, 0.0 if isinstance(exc, WorkerTimeoutError) else CLOSE_WAIT_S)
         raise
 
 
@@ -168,7 +171,36 @@ def _build_transport(group: WorkerGroup, options: WorkerOptions) -> Transport:
         )
     from ray_lab.workers.socket_transport import SocketTransport
 
-    return SocketTransport(group.actors, group.names, start_timeout_s=options.start_timeout_s)
+    return SocketTransport(
+        group.actors, group.names, start_timeout_s=options.start_timeout_s, send_timeout_s=options.step_timeout_s
+    )
+
+
+def close_then_kill(actors: Sequence[Any], timeout_s: float = CLOSE_WAIT_S) -> None:
+    """Ask each worker to close its envs (their players' process groups end), then kill the actors.
+
+    Waits at most ``timeout_s`` for the closes: a hung or busy worker is killed without closing,
+    and its players' watchdogs (:mod:`unity_workers.launcher.guard`) end them within a second.
+    """
+    refs = []
+    for actor in actors:
+        try:
+            refs.append(actor.close.remote())
+        except Exception:  # pragma: no cover - a dead actor: nothing to close
+            logger.debug("cannot ask %s to close its envs", actor, exc_info=True)
+    if refs:
+        try:
+            done, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+            if len(done) < len(refs):
+                logger.warning(
+                    "%d of %d env workers did not close their envs within %.1f s; killing them",
+                    len(refs) - len(done),
+                    len(refs),
+                    timeout_s,
+                )
+        except Exception:  # pragma: no cover - best effort
+            logger.debug("waiting for the env workers to close failed", exc_info=True)
+    kill_actors(actors)
 
 
 def kill_actors(actors: Sequence[Any]) -> None:

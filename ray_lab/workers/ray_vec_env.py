@@ -18,7 +18,14 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from ray_lab.workers.errors import TransportError, VecEnvStateError, WorkerTimeoutError, to_worker_error
-from ray_lab.workers.launch import LaunchedWorkers, await_workers, kill_actors, launch_workers, make_transport
+from ray_lab.workers.launch import (
+    LaunchedWorkers,
+    await_workers,
+    close_then_kill,
+    kill_actors,
+    launch_workers,
+    make_transport,
+)
 from ray_lab.workers.layout import WorkerLayout
 from ray_lab.workers.obs_layout import ObsLayout
 from ray_lab.workers.options import WorkerOptions
@@ -322,15 +329,19 @@ class RayVecEnv(VecEnv):
         return self._transport
 
     def _shutdown(self) -> None:
-        """Tear down the transport and kill the actors; hung workers are killed first."""
+        """Tear down the transport, have the workers close their envs (bounded wait), kill the actors.
+
+        A failed pool's workers may hang, so they are closed and killed before the transport is torn
+        down; a worker that does not close in time is killed and its players' watchdogs end them.
+        """
         transport, self._transport = self._transport, None
         failed = self._state is AsyncState.FAILED
         if failed:
-            kill_actors(self._actors)
+            close_then_kill(self._actors)
         if transport is not None:
             try:
                 transport.close()
             except Exception as exc:
                 logger.warning("[%s] transport teardown failed: %s", self.options.name, exc)
         if not failed:
-            kill_actors(self._actors)
+            close_then_kill(self._actors)

@@ -19,7 +19,15 @@ from typing import Any
 
 import ray
 
-from ray_lab.workers.channel import TOKEN_BYTES, ChannelAddress, ChannelClosedError, connect, recv_frame, send_frame
+from ray_lab.workers.channel import (
+    DEFAULT_SEND_TIMEOUT_S,
+    TOKEN_BYTES,
+    ChannelAddress,
+    ChannelClosedError,
+    connect,
+    recv_frame,
+    send_frame,
+)
 from ray_lab.workers.errors import TransportError
 from ray_lab.workers.transport import describe_workers, probe_busy_workers, timeout_error
 
@@ -68,7 +76,16 @@ class SocketTransport:
 
     name = "socket"
 
-    def __init__(self, actors: Sequence[Any], names: Sequence[str], *, start_timeout_s: float | None) -> None:
+    def __init__(
+        self,
+        actors: Sequence[Any],
+        names: Sequence[str],
+        *,
+        start_timeout_s: float | None,
+        send_timeout_s: float | None = None,
+    ) -> None:
+        # a request's send is bounded by the step timeout (a worker that stops reading breaks its channel)
+        self._send_timeout_s = DEFAULT_SEND_TIMEOUT_S if send_timeout_s is None else send_timeout_s
         self._actors = list(actors)
         self._names = list(names)
         self._sockets: list[socket.socket] = open_channels(self._actors, self._names, start_timeout_s)
@@ -83,7 +100,7 @@ class SocketTransport:
                 sent.append(False)
                 continue
             try:
-                send_frame(sock, message)
+                send_frame(sock, message, self._send_timeout_s)
             except ChannelClosedError as exc:
                 self.broken = f"{describe_workers(self._names, [w])}: channel failed: {exc}"
                 raise TransportError(self.broken) from exc

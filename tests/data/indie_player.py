@@ -4,6 +4,8 @@ It shares no code with ray-lab's bridge (stdlib only, never unity_workers or ray
 over a plain socket like a Unity player with ROS-TCP-Connector would, and encodes/decodes its CDR
 messages by hand. It serves ``/<name>_<id>/step`` (indie_msgs/Act) and ``/<name>_<id>/reset``
 (indie_msgs/Restart), and appends every request it receives, decoded, as a JSON line to ``--record``.
+When launched with a per-launch token in ``RAY_LAB_ROS_TCP_TOKEN``, its first frame is
+``__ray_lab_token {"token": ...}``, as the bridge requires.
 
     python indie_player.py --ros-ip 127.0.0.1 --ros-port 12345 --environment-id 0 --record calls.jsonl
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import socket
 import struct
@@ -197,6 +200,9 @@ def main(argv: list[str]) -> int:
         log.write(f"indie player connecting to {host}:{port}\n")
     sock = socket.create_connection((host, port), timeout=60)
     sock.settimeout(None)
+    token = os.environ.get("RAY_LAB_ROS_TCP_TOKEN", "")
+    if token:  # before anything else: the bridge neither answers nor serves a connection without it
+        sock.sendall(command("__ray_lab_token", {"token": token}))
     first = read_frame(sock)
     if first != ("", b""):
         raise SystemExit(f"expected the 8 zero bytes first, got {first!r}")

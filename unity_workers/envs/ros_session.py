@@ -3,12 +3,16 @@
 The bridge binds a free port (port 0) on this node; the player connects to it, registers its
 step/reset services with ``__unity_service`` and the session calls them with a timeout. An adapter
 (:class:`~unity_workers.envs.adapters.StepAdapter`) maps actions and responses to gymnasium values.
+Each session has a random token of its own (unless ``require_token`` is off): the player gets it in
+``RAY_LAB_ROS_TCP_TOKEN`` (:attr:`RosTcpSession.player_env`) and the bridge serves only a connection
+that sends it (:mod:`unity_workers.ros_tcp.admission`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,9 @@ import numpy as np
 
 from unity_workers.launcher import PlayerDiedError, UnityProcess
 from unity_workers.ros_tcp import MessageTypes, PendingCall, RosTcpBridge
+from unity_workers.ros_tcp.admission import TOKEN_ENV, new_token
+from unity_workers.ros_tcp.sending import DEFAULT_SEND_TIMEOUT_S
+from unity_workers.ros_tcp.topics import DEFAULT_MAX_TOPIC_MESSAGES
 
 from .adapters import StepAdapter
 from .fields import image_to_rgb
@@ -44,6 +51,9 @@ class RosTcpSessionFactory(SimSessionFactory):
     image_topic: str | None = None
     ros2_graph: str = "off"
     ros2_namespace: str | None = None
+    require_token: bool = True
+    send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S  # bounds the bridge's writes other than step/reset calls
+    max_topic_messages: int = DEFAULT_MAX_TOPIC_MESSAGES
     _reset_fields: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
@@ -57,18 +67,23 @@ class RosTcpSessionFactory(SimSessionFactory):
         return self.seed_field is not None and self.seed_field in self._reset_fields
 
     def open(self, worker_index: int) -> RosTcpSession:
-        """A started bridge on a free port of this node."""
+        """A started bridge on a free port of this node, with a fresh token unless ``require_token`` is off."""
+        token = new_token() if self.require_token else None
         bridge = RosTcpBridge(
-            self.types, self.host, 0, name=f"bridge-w{worker_index}", max_payload_bytes=self.max_payload_bytes
-        ).start()
-        return RosTcpSession(self, bridge, worker_index)
+            self.types, self.host, 0, name=f"bridge-w{worker_index}", max_payload_bytes=self.max_payload_bytes,
+            token=token, send_timeout_s=self.send_timeout_s, max_topic_messages=self.max_topic_messages,
+        ).start()  # fmt: skip
+        return RosTcpSession(self, bridge, worker_index, token)
 
 
 class RosTcpSession(SimSession):
     """Calls the player's step/reset services through its own bridge."""
 
-    def __init__(self, factory: RosTcpSessionFactory, bridge: RosTcpBridge, worker_index: int) -> None:
+    def __init__(
+        self, factory: RosTcpSessionFactory, bridge: RosTcpBridge, worker_index: int, token: str | None = None
+    ) -> None:
         self.factory, self.bridge, self.worker_index = factory, bridge, worker_index
+        self._token = token
         self.adapter = factory.adapter
         self._previous: Any | None = None
         self._last_response: Any | None = None
@@ -79,6 +94,11 @@ class RosTcpSession(SimSession):
     def port(self) -> int:
         """The bridge's port."""
         return self.bridge.port
+
+    @property
+    def player_env(self) -> Mapping[str, str]:
+        """``RAY_LAB_ROS_TCP_TOKEN``: the token the bridge waits for (nothing when none is required)."""
+        return {} if self._token is None else {TOKEN_ENV: self._token}
 
     @property
     def observation_space(self) -> gym.Space[Any]:
@@ -131,7 +151,7 @@ class RosTcpSession(SimSession):
                 f"{self._inflight[0]} is in flight on the bridge at port {self.port}"
             )
         try:
-            pending = self.bridge.send_unity_request(service, request)
+            pending = self.bridge.send_unity_request(service, request, timeout_s=timeout_s)
         except LookupError as exc:  # the player reconnected without its services: a fault
             raise ConnectionError(str(exc)) from exc
         self._inflight = (kind, pending, timeout_s)

@@ -6,7 +6,8 @@ A *session* is the server side of one connection to one simulator instance: the 
 restart quota; it opens a new session for every (re)start:
 
 1. ``session = factory.open(worker_index)``: bind or pick a free port on this node;
-2. the player is launched with ``--ros-port session.port`` plus ``session.player_args``;
+2. the player is launched with ``--ros-port session.port`` plus ``session.player_args``, its
+   environment extended by ``session.player_env``;
 3. ``session.wait_ready(process, timeout_s)``: the simulator connected and offers reset/step;
 4. ``reset``/``step`` until a fault, then ``close()`` and back to 1.
 
@@ -25,7 +26,7 @@ Anything else is a bug or a bad config and propagates to the caller unchanged.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -51,6 +52,11 @@ class SimSession(ABC):
     def player_args(self) -> Sequence[str]:
         """Extra player arguments this transport needs (e.g. ``--protocol grpc``); none by default."""
         return ()
+
+    @property
+    def player_env(self) -> Mapping[str, str]:
+        """Extra environment variables of the player this session waits for (e.g. its per-launch token)."""
+        return {}
 
     @property
     @abstractmethod

@@ -51,4 +51,6 @@ def make_session_factory(spec: UnitySpec, environment_id: int, ros2_namespace: s
         image_topic=image_topic,
         ros2_graph=spec.ros2_graph,
         ros2_namespace=ros2_namespace,
+        send_timeout_s=spec.step_timeout_s,  # a write to a player that stops reading fails like a step
+        require_token=spec.require_token,
     )

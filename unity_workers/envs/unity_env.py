@@ -177,7 +177,8 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
         """Open a session on a fresh port, start a player for it, and wait until it serves."""
         self._session = session = self.factory.open(self.worker_index)
         extra_args = (*self.options.extra_args, *session.player_args)
-        options = replace(self.options, start_index=self._starts, extra_args=extra_args)
+        env = {**self.options.env, **session.player_env}
+        options = replace(self.options, start_index=self._starts, extra_args=extra_args, env=env)
         self._starts += 1
         self._player_options = options
         self._process = process = UnityProcess(options)
@@ -214,6 +215,9 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
     def _restart(self, cause: BaseException) -> None:
         """Replace player and session after ``cause``; raises :class:`RestartQuotaError` when the quota is spent."""
         while True:
+            if self._closed:  # closed by another thread while this call waited: start no new player
+                self._shutdown()
+                raise RuntimeError(f"worker {self.worker_index}: the env was closed during a call") from cause
             now = time.monotonic()
             while self._restart_times and now - self._restart_times[0] > 60.0:
                 self._restart_times.popleft()

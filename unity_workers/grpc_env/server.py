@@ -3,7 +3,8 @@
 ``serve(env)`` binds loopback by default; give ``host="0.0.0.0"`` only on a trusted network (the
 protocol has no authentication). A bad request (malformed tensor, an action that does not fit the
 action space, an env that raises ``ValueError``) is answered with ``INVALID_ARGUMENT`` and the
-reason; any other env error with ``INTERNAL``. The server keeps serving either way. Calls into the
+reason; any other env error with ``INTERNAL``; a call without the server's launch token (when it
+was given one) with ``PERMISSION_DENIED``. The server keeps serving either way. Calls into the
 env are serialised by a lock, so one env is never used from two threads at once.
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from . import ray_lab_env_pb2 as pb
 from . import ray_lab_env_pb2_grpc as pb_grpc
+from .launch_token import token_problem
 from .protocol import DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, format_address, server_options
 from .spaces import check_action, space_to_proto
 from .tensors import from_tensor, info_to_maps, to_tensor
@@ -40,8 +42,9 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         ValueError: the env has a space type the protocol does not carry.
     """
 
-    def __init__(self, env: gym.Env[Any, Any], env_name: str = "") -> None:
+    def __init__(self, env: gym.Env[Any, Any], env_name: str = "", token: str | None = None) -> None:
         self.env = env
+        self._token = token
         name = env_name or (env.spec.id if env.spec is not None else type(env).__name__)
         self._spec = pb.SpecReply(
             protocol_version=PROTOCOL_VERSION,
@@ -57,8 +60,18 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
         context.abort(code, message)
         raise AssertionError("unreachable: context.abort raises")  # for type checkers
 
+    def _admit(self, context: grpc.ServicerContext, what: str) -> None:
+        """Refuse (``PERMISSION_DENIED``) a call without this server's launch token, when it has one."""
+        if self._token is None:
+            return
+        problem = token_problem(context.invocation_metadata(), self._token)
+        if problem is not None:
+            logger.warning("%s from %s refused: %s (it was launched for another env)", what, context.peer(), problem)
+            self._abort(context, grpc.StatusCode.PERMISSION_DENIED, f"{what}: {problem}")
+
     def _call(self, context: grpc.ServicerContext, what: str, func: Callable[[], T]) -> T:
         """Run ``func`` under the env lock; env errors become status codes (the lock waits at most the deadline)."""
+        self._admit(context, what)
         remaining = context.time_remaining()
         if not self._lock.acquire(timeout=-1 if remaining is None else max(0.0, remaining)):
             self._abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, f"{what}: the env is busy with an earlier call")
@@ -78,6 +91,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
     # ------------------------------------------------------------------ RPCs
     def Spec(self, request: pb.SpecRequest, context: grpc.ServicerContext) -> pb.SpecReply:
         """Protocol version, env name and spaces."""
+        self._admit(context, "spec")
         return self._spec
 
     def Reset(self, request: pb.ResetRequest, context: grpc.ServicerContext) -> pb.ResetReply:
@@ -93,6 +107,7 @@ class EnvServicer(pb_grpc.EnvServiceServicer):
 
     def Step(self, request: pb.StepRequest, context: grpc.ServicerContext) -> pb.StepReply:
         """``env.step(action)`` after checking the action against the action space."""
+        self._admit(context, "step")
         if not request.HasField("action"):
             self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, "step: StepRequest.action is missing")
         try:
@@ -166,8 +181,12 @@ def serve(
     env_name: str = "",
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_workers: int = 4,
+    token: str | None = None,
 ) -> EnvServer:
     """Serve ``env`` on ``host:port`` (port 0: any free port, see ``EnvServer.port``); returns it started.
+
+    With ``token`` (the launcher's ``RAY_LAB_GRPC_TOKEN``) every call must carry it as ``x-ray-lab-token``
+    metadata, else it is answered with ``PERMISSION_DENIED`` (:mod:`.launch_token`).
 
     Raises:
         OSError: the address cannot be bound (in use, or not an address of this machine).
@@ -176,7 +195,7 @@ def serve(
     if max_workers < 1:
         raise ValueError(f"max_workers must be >= 1, got {max_workers}")
     address = format_address(host, port)
-    servicer = EnvServicer(env, env_name)
+    servicer = EnvServicer(env, env_name, token)
     executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-env")
     server = grpc.server(executor, options=server_options(max_message_bytes))
     pb_grpc.add_EnvServiceServicer_to_server(servicer, server)

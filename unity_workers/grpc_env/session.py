@@ -6,14 +6,18 @@ the player is launched with ``--ros-port PORT --protocol grpc`` and binds it, an
 ``Stub.Method.future`` and collected with ``.result()``, so several sessions can have a call in
 flight at once. gRPC status codes become the contract's exceptions: ``DEADLINE_EXCEEDED`` ->
 ``TimeoutError``, ``UNAVAILABLE``/``CANCELLED`` -> ``ConnectionError``, ``INVALID_ARGUMENT`` ->
-``ValueError`` (a bug, not a fault), anything else -> ``RuntimeError``.
+``ValueError`` (a bug, not a fault), ``PERMISSION_DENIED`` -> ``LaunchTokenError`` (a
+``ConnectionError``), anything else -> ``RuntimeError``. The picked port is only reserved by the
+player binding it later, so each session has a per-launch token (:mod:`.launch_token`): the player
+gets it in ``RAY_LAB_GRPC_TOKEN`` and refuses calls without it, so a session never drives another
+env's simulator that took its port.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,6 +30,7 @@ from unity_workers.launcher import PlayerDiedError, UnityProcess, free_port
 
 from . import ray_lab_env_pb2 as pb
 from . import ray_lab_env_pb2_grpc as pb_grpc
+from .launch_token import TOKEN_ENV, TOKEN_METADATA, LaunchTokenError, new_token
 from .protocol import DEFAULT_HOST, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, channel_options, format_address
 from .spaces import action_to_array, space_from_proto
 from .tensors import from_tensor, info_from_maps, to_tensor
@@ -56,8 +61,11 @@ class GrpcSession(SimSession):
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         poll_timeout_s: float = 0.5,
         render_timeout_s: float = 10.0,
+        token: str | None = None,
     ) -> None:
         self.address = format_address(host, port)
+        self._token = token
+        self._metadata = () if token is None else ((TOKEN_METADATA, token),)
         self.worker_index = worker_index
         self._port = port
         self._poll_timeout_s = _check_timeout("poll_timeout_s", poll_timeout_s)
@@ -80,6 +88,11 @@ class GrpcSession(SimSession):
     def player_args(self) -> Sequence[str]:
         """``("--protocol", "grpc")``: the player must serve the gRPC env protocol."""
         return ("--protocol", "grpc")
+
+    @property
+    def player_env(self) -> Mapping[str, str]:
+        """``RAY_LAB_GRPC_TOKEN``: the launch token every call carries (nothing without one)."""
+        return {} if self._token is None else {TOKEN_ENV: self._token}
 
     @property
     def observation_space(self) -> gym.Space[Any]:
@@ -105,6 +118,11 @@ class GrpcSession(SimSession):
             return ConnectionError(f"{where}: connection lost ({code.name}: {details})")
         if code == grpc.StatusCode.INVALID_ARGUMENT:
             return ValueError(f"{where} was rejected: {details}")
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            return LaunchTokenError(
+                f"{where} was refused ({details}): the server on port {self._port} is not the simulator this env "
+                "launched (another env's simulator holds the port, or the simulator ignores RAY_LAB_GRPC_TOKEN)"
+            )
         return RuntimeError(f"{where} failed ({code.name}: {details})")
 
     def _rpc(self, name: str, method: Callable[..., R], request: Any, timeout_s: float) -> R:
@@ -112,7 +130,7 @@ class GrpcSession(SimSession):
             raise RuntimeError(f"worker {self.worker_index}: the gRPC session to {self.address} is closed")
         timeout = _check_timeout("timeout_s", timeout_s)
         try:
-            return method(request, timeout=timeout)
+            return method(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise self._error(name, exc, timeout) from exc
 
@@ -144,6 +162,7 @@ class GrpcSession(SimSession):
         ``process`` may be None for a server this session did not launch (then nobody is watched).
 
         Raises:
+            LaunchTokenError: the server on the port answers, but without this session's launch token.
             PlayerDiedError: the process exited first.
             TimeoutError: no answer within ``timeout_s`` (names the address and the last gRPC error).
             RuntimeError: the simulator speaks another protocol version.
@@ -156,6 +175,8 @@ class GrpcSession(SimSession):
             try:
                 self._accept_spec(self._rpc("Spec", self._stub.Spec, pb.SpecRequest(), poll))
                 return
+            except LaunchTokenError:
+                raise
             except (TimeoutError, ConnectionError) as exc:
                 last = str(exc)
             if process is not None and not process.alive:
@@ -188,7 +209,7 @@ class GrpcSession(SimSession):
             )
         timeout = _check_timeout("timeout_s", timeout_s)
         try:
-            future = method.future(request, timeout=timeout)
+            future = method.future(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise self._error(name, exc, timeout) from exc
         self._inflight = (name, future, timeout)
@@ -268,6 +289,7 @@ class GrpcSessionFactory(SimSessionFactory):
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     poll_timeout_s: float = 0.5
     render_timeout_s: float = 10.0
+    require_token: bool = True
 
     def __post_init__(self) -> None:
         channel_options(self.max_message_bytes)  # validates the size
@@ -275,7 +297,7 @@ class GrpcSessionFactory(SimSessionFactory):
         _check_timeout("render_timeout_s", self.render_timeout_s)
 
     def open(self, worker_index: int) -> GrpcSession:
-        """A session on a port of ``host`` that was free a moment ago (the player binds it)."""
+        """A session on a port of ``host`` that was free a moment ago (the player binds it), with a fresh token."""
         return GrpcSession(
             self.host,
             free_port(self.host),
@@ -283,4 +305,5 @@ class GrpcSessionFactory(SimSessionFactory):
             max_message_bytes=self.max_message_bytes,
             poll_timeout_s=self.poll_timeout_s,
             render_timeout_s=self.render_timeout_s,
+            token=new_token() if self.require_token else None,
         )

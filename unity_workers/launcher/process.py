@@ -14,6 +14,7 @@ from pathlib import Path
 from .checks import LaunchConfigError, check_options
 from .command import player_command
 from .environ import player_environment
+from .guarded import GuardReportError, guard_argv, read_report
 from .options import PlayerOptions
 
 __all__ = ["PlayerDiedError", "UnityProcess"]
@@ -23,6 +24,7 @@ logger = logging.getLogger("unity_workers.launcher")
 _POLL_S = 0.05
 _TAIL_BYTES = 64 * 1024
 DEFAULT_TAIL_LINES = 40
+_REPORT_TIMEOUT_S = 30.0  # for the guard to start the player and report its pid (slow on a loaded node)
 
 
 class PlayerDiedError(RuntimeError):
@@ -93,7 +95,9 @@ class UnityProcess:
         player.close()
 
     The player runs in a new session (its own process group), so :meth:`close` also ends the
-    processes it spawned. The player log is ``options.log_path`` (``-logFile``); stdout and stderr
+    processes it spawned. The session's leader is a small watchdog (:mod:`.guard`) that ends the
+    group when the process that started it dies (a worker killed by SIGKILL, or its node lost) and
+    exits with the player's status. The player log is ``options.log_path`` (``-logFile``); stdout and stderr
     go to ``options.output_path``. Both are named after ``options.start_index``, so every start of
     a player has its own files. The player's environment has no credentials but those named in
     ``options.env_passthrough`` (:func:`~unity_workers.launcher.environ.player_environment`).
@@ -104,12 +108,18 @@ class UnityProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._command: list[str] = []
         self._ros_port: int | None = None
+        self._player_pid: int | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ info
     @property
     def pid(self) -> int | None:
-        """The player's process id (also its process group id); ``None`` before :meth:`start`."""
+        """The player's process id; ``None`` before :meth:`start`."""
+        return self._player_pid
+
+    @property
+    def pgid(self) -> int | None:
+        """The player's process group id (its watchdog's pid); ``None`` before :meth:`start`."""
         return self._proc.pid if self._proc is not None else None
 
     @property
@@ -159,28 +169,45 @@ class UnityProcess:
         self._command = player_command(self.options, ros_port)
         self._ros_port = ros_port
         env = player_environment(os.environ, self.options.env_passthrough, self.options.env)
+        read_fd, write_fd = os.pipe()
         try:
             with self.options.output_path.open("ab") as output:
                 self._proc = subprocess.Popen(
-                    self._command,
+                    guard_argv(self._command, os.getpid(), write_fd),
                     stdin=subprocess.DEVNULL,
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     env=env,
+                    pass_fds=(write_fd,),
                     start_new_session=True,
                 )
         except OSError as exc:
+            os.close(read_fd)
             raise LaunchConfigError(
                 f"worker {self.options.worker_index}: cannot start the player {self._command!r}: {exc}"
             ) from exc
+        finally:
+            os.close(write_fd)
+        self._player_pid = self._await_player_pid(read_fd)
         logger.info(
             "worker %d: started player pid %d (port %d): %s",
             self.options.worker_index,
-            self._proc.pid,
+            self._player_pid,
             ros_port,
             " ".join(self._command),
         )
         return self
+
+    def _await_player_pid(self, read_fd: int) -> int:
+        """The pid the guard reports for the player; a failed start closes the guard and raises."""
+        try:
+            return read_report(read_fd, _REPORT_TIMEOUT_S)
+        except GuardReportError as exc:
+            self.close(timeout_s=1.0)
+            raise LaunchConfigError(
+                f"worker {self.options.worker_index}: cannot start the player {self._command!r}: {exc}; "
+                f"guard output: {self.options.output_path}"
+            ) from exc
 
     def wait_connected(self, is_connected: Callable[[], bool], timeout_s: float | None = None) -> None:
         """Poll ``is_connected`` until it is true; raise if the player dies or ``timeout_s`` passes first.
@@ -202,7 +229,7 @@ class UnityProcess:
                     return
                 report = self._logs_report()
                 raise PlayerDiedError(
-                    f"worker {self.options.worker_index}: player (pid {self._proc.pid}) {_describe_exit(returncode)} "
+                    f"worker {self.options.worker_index}: player (pid {self.pid}) {_describe_exit(returncode)} "
                     f"before connecting to the ROS-TCP bridge on port {self._ros_port}; player log: {self.log_path}; "
                     f"command: {' '.join(self._command)}\n{report}",
                     returncode=returncode,
@@ -211,7 +238,7 @@ class UnityProcess:
                 )
             if time.monotonic() >= deadline:
                 raise TimeoutError(
-                    f"worker {self.options.worker_index}: player (pid {self._proc.pid}) did not connect to the "
+                    f"worker {self.options.worker_index}: player (pid {self.pid}) did not connect to the "
                     f"ROS-TCP bridge on port {self._ros_port} within {timeout:g} s (is --ros-port read by the "
                     f"build? raise environment.unity.connect_timeout_s for slow starts); player log: {self.log_path}; "
                     f"command: {' '.join(self._command)}\n{self._logs_report()}"
@@ -219,7 +246,7 @@ class UnityProcess:
             time.sleep(_POLL_S)
 
     def close(self, timeout_s: float = 5.0) -> int | None:
-        """End the player's whole process group: SIGTERM, then SIGKILL after ``timeout_s``; reap the player.
+        """End the player's whole process group: SIGTERM, then SIGKILL after ``timeout_s``; reap its guard.
 
         Idempotent; returns the player's exit code (``None`` if it was never started).
         """

@@ -3,7 +3,8 @@
 :class:`ReferenceNavGymEnv` is the nav task (:mod:`.nav`) as a gymnasium env whose observation,
 reward and termination are :class:`~unity_workers.envs.nav_adapter.NavAdapter`'s, so both
 transports train the same task. :func:`run_grpc` serves it on ``--ros-ip:--ros-port`` (the
-simulator is the server here) with the same fault injection as the ROS-TCP simulator.
+simulator is the server here) with the same fault injection as the ROS-TCP simulator. Started with
+``RAY_LAB_GRPC_TOKEN`` (as ``UnityEnv`` does), it answers only calls that carry that launch token.
 """
 
 from __future__ import annotations
@@ -132,12 +133,13 @@ def run_grpc(options: SimOptions) -> int:
     parent = os.getppid()
     try:
         from unity_workers.grpc_env import serve
+        from unity_workers.grpc_env.launch_token import token_from_env
     except ImportError as exc:
         logger.error("cannot serve over gRPC: %s", exc)
         return BIND_FAILED_EXIT_CODE
     env = ReferenceNavGymEnv(options)
     try:
-        server = serve(env, options.ros_ip, options.ros_port, env_name=options.namespace)
+        server = serve(env, options.ros_ip, options.ros_port, env_name=options.namespace, token=token_from_env())
     except OSError as exc:
         logger.error("reference sim %s: %s", options.namespace, exc)
         return BIND_FAILED_EXIT_CODE

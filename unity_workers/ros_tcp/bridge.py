@@ -1,11 +1,13 @@
 """`RosTcpBridge`: ray-lab's pure-Python stand-in for the ``ros_tcp_endpoint`` server.
 
 Unity (ROS-TCP-Connector) connects as a TCP client. The bridge confirms the connection with a
-keepalive (8 zero bytes), sends the ``__handshake``, records
-Unity's registrations, keeps the latest message per topic Unity publishes, calls the services Unity
+keepalive (8 zero bytes), sends the ``__handshake``, records Unity's registrations, keeps the
+latest messages per topic Unity publishes (bounded: :mod:`.topics`), calls the services Unity
 implements (``__request``/``__response``, ids from 1001, with timeouts), publishes to topics Unity
 subscribed to and forwards Unity's ``__log``/``__warn``/``__error`` to Python logging. One client
-is served at a time (a new connection replaces the old); one that sends malformed frames, oversized
+is served at a time (a new connection replaces the old). Given a per-launch ``token``, a new
+connection must prove it first (:mod:`.admission`): until then it is not served and the current client
+is kept, and one without the right token is refused. A client that sends malformed frames, oversized
 lengths, unknown types or bad JSON is dropped with a logged error, and calls pending on a dropped
 connection fail at once with ``ConnectionError``. Network data is only parsed as frames, JSON, CDR.
 """
@@ -19,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .admission import TOKEN_COMMAND, TOKEN_DEADLINE_S, Admission
 from .framing import (
     DEFAULT_MAX_DESTINATION_BYTES,
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -41,7 +44,9 @@ from .protocol import (
     parse_srv_id,
     topic_key,
 )
-from .state import Listeners, PendingCall, PendingCalls, TopicCache
+from .sending import DEFAULT_SEND_TIMEOUT_S, check_send_timeout
+from .state import Listeners, PendingCall, PendingCalls
+from .topics import DEFAULT_MAX_TOPIC_MESSAGES, TopicCache
 from .transport import FrameConnection
 
 __all__ = ["RosTcpBridge"]
@@ -62,14 +67,22 @@ class RosTcpBridge:
         name: str = "ros-tcp-bridge",
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         max_destination_bytes: int = DEFAULT_MAX_DESTINATION_BYTES,
+        send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S,
+        max_topic_messages: int = DEFAULT_MAX_TOPIC_MESSAGES,
+        token: str | None = None,
+        token_deadline_s: float = TOKEN_DEADLINE_S,
     ) -> None:
         self.types = types if types is not None else MessageTypes()
+        self._admission = (
+            None if token is None else Admission(token, self._adopt, name=name, deadline_s=token_deadline_s)
+        )
         self.host, self._requested_port, self.name = host, port, name
         self._caps = {"max_payload_bytes": max_payload_bytes, "max_destination_bytes": max_destination_bytes}
+        self._send_timeout_s = check_send_timeout(send_timeout_s)  # bounds every write but a call's own
         self._cond = threading.Condition(threading.RLock())
         self._session: Session | None = None
         self._pending = PendingCalls()
-        self._topics = TopicCache()
+        self._topics = TopicCache(max_topic_messages, max_bytes=max_payload_bytes, name=name)
         self._handlers: dict[str, Callable[[Any], Any]] = {}
         self._registration_listeners = Listeners("registration")
         self._raw_listeners = Listeners("raw message")
@@ -110,6 +123,8 @@ class RosTcpBridge:
         self._stop.set()
         if self._listener is not None:  # stop accepting first: a client that reconnects now is refused,
             self._listener.close()  # never adopted by this closing bridge
+        if self._admission is not None:
+            self._admission.close()
         if self._accept_thread is not None and self._accept_thread is not threading.current_thread():
             self._accept_thread.join(2.0)
         with self._cond:
@@ -137,20 +152,37 @@ class RosTcpBridge:
             if self._stop.is_set():  # accepted while closing: refuse it so the client retries elsewhere
                 sock.close()
                 break
-            conn = FrameConnection(sock, self._on_frame, self._on_closed, name=self.name, **self._caps)
-            session = Session(conn)
-            with self._cond:
-                old, self._session = self._session, session
-            if old is not None:
-                old.conn.close(f"replaced by a new connection from {conn.peer}")
-            try:  # like ros_tcp_endpoint: 8 zero bytes confirm the connection, then the handshake
-                conn.send(KEEPALIVE_FRAME + command_to_unity("__handshake", HANDSHAKE))
-            except ConnectionError:
-                continue
-            logger.info("%s: Unity client connected from %s", self.name, conn.peer)
-            conn.start()
-            with self._cond:
-                self._cond.notify_all()
+            if self._admission is not None:
+                self._admission.submit(sock)  # served by _adopt once it proved the token
+            else:
+                self._adopt(sock, [])
+
+    def _adopt(self, sock: socket.socket, early: list[Frame]) -> None:
+        """Serve ``sock`` as the client, replacing the old one; ``early``: frames it sent before its token."""
+        with self._cond:
+            if self._stop.is_set():  # admitted while closing: refuse it so the client retries elsewhere
+                sock.close()
+                return
+            conn = FrameConnection(
+                sock, self._on_frame, self._on_closed, name=self.name, send_timeout_s=self._send_timeout_s, **self._caps
+            )
+            old, self._session = self._session, Session(conn)
+        if old is not None:
+            old.conn.close(f"replaced by a new connection from {conn.peer}")
+        try:  # like ros_tcp_endpoint: 8 zero bytes confirm the connection, then the handshake
+            conn.send(KEEPALIVE_FRAME + command_to_unity("__handshake", HANDSHAKE))
+            for frame in early:  # in order, before the reader thread starts
+                self._on_frame(conn, frame)
+        except ConnectionError:
+            return
+        except Exception as exc:  # a bad early frame drops the client, as on its reader thread
+            logger.error("%s: dropping connection from %s: %s", self.name, conn.peer, exc)
+            conn.close(f"dropped after {type(exc).__name__}: {exc}")
+            return
+        logger.info("%s: Unity client connected from %s", self.name, conn.peer)
+        conn.start()
+        with self._cond:
+            self._cond.notify_all()
 
     def _on_closed(self, conn: FrameConnection, reason: str) -> None:
         with self._cond:
@@ -203,7 +235,7 @@ class RosTcpBridge:
             regs = [r for table in session.regs.values() for r in table.values()]
             reply = {"topics": [r.topic for r in regs], "types": [r.message_name for r in regs]}
             session.conn.send(command_to_unity("__topic_list", reply))
-        elif command != "__handshake":
+        elif command not in ("__handshake", TOKEN_COMMAND):  # a repeated token is harmless
             logger.warning("%s: ignoring unsupported system command %s %r", self.name, command, params)
 
     def _on_response(self, session: Session, srv_id: int, frame: Frame) -> None:
@@ -248,7 +280,7 @@ class RosTcpBridge:
         msg = self.types.deserialize(frame.payload, reg.types[0])  # malformed CDR drops the client, unforwarded
         if self._raw_listeners:
             self._raw_listeners.notify(reg, frame.payload)
-        self._topics.put(reg.topic, msg)
+        self._topics.put(reg.topic, msg, len(frame.payload))
 
     # ------------------------------------------------------------------ public API
     def wait_for_client(self, timeout_s: float) -> bool:
@@ -291,12 +323,15 @@ class RosTcpBridge:
             ConnectionError: no client, or the connection dropped before the response.
             LookupError: the connected Unity did not register ``name``.
         """
-        return self.wait_response(self.send_unity_request(name, request, raw=raw), timeout_s)
+        return self.wait_response(self.send_unity_request(name, request, raw=raw, timeout_s=timeout_s), timeout_s)
 
-    def send_unity_request(self, name: str, request: Any, *, raw: bool = False) -> PendingCall:
+    def send_unity_request(
+        self, name: str, request: Any, *, raw: bool = False, timeout_s: float | None = None
+    ) -> PendingCall:
         """Send a request to a service Unity implements and return at once (collect it with :meth:`wait_response`).
 
-        Several calls may be in flight together, each with its own srv id.
+        Several calls may be in flight together, each with its own srv id. The call's clock starts
+        before the send, which ``timeout_s`` (the call's timeout; default ``send_timeout_s``) bounds.
 
         Raises:
             ConnectionError: no client is connected (or the send failed).
@@ -313,11 +348,12 @@ class RosTcpBridge:
             srv_id = pending.srv_id
         try:
             payload = self.types.to_cdr(request, reg.types[0])
-            session.conn.send(command_to_unity("__request", {"srv_id": srv_id}) + encode_frame(reg.topic, payload))
+            data = command_to_unity("__request", {"srv_id": srv_id}) + encode_frame(reg.topic, payload)
+            pending.sent_at = time.monotonic()
+            session.conn.send(data, timeout_s)
         except BaseException:
             self._pending.pop(srv_id)
             raise
-        pending.sent_at = time.monotonic()
         return pending
 
     def wait_response(self, pending: PendingCall, timeout_s: float) -> Any:
@@ -352,6 +388,11 @@ class RosTcpBridge:
     def latest(self, topic: str) -> Any | None:
         """The latest message Unity published on ``topic`` (kept across reconnects), or None."""
         return self._topics.latest(topic)
+
+    @property
+    def topics(self) -> TopicCache:
+        """The bounded per-topic buffers (``history``, ``dropped``, ...) of what Unity published."""
+        return self._topics
 
     def message_count(self, topic: str) -> int:
         """How many messages arrived on ``topic`` since the bridge started."""

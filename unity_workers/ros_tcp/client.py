@@ -4,7 +4,8 @@ It connects to a ROS-TCP server (the :class:`~unity_workers.ros_tcp.bridge.RosTc
 ``ros_tcp_endpoint``), reads the handshake, registers the services it implements
 (``__unity_service``) with handler callables, registers and publishes topics (``__publish``),
 subscribes (``__subscribe``), answers ``__request`` with ``__response`` and sends ``__log`` lines.
-The reference simulator and the tests use it as the Unity peer.
+With a per-launch token (given, or from ``RAY_LAB_ROS_TCP_TOKEN``) it sends ``__ray_lab_token`` first,
+on every connection. The reference simulator and the tests use it as the Unity peer.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .admission import token_command, token_from_env
 from .framing import (
     DEFAULT_MAX_DESTINATION_BYTES,
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -49,8 +51,10 @@ class UnityLikeClient:
         name: str = "unity-like-client",
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         max_destination_bytes: int = DEFAULT_MAX_DESTINATION_BYTES,
+        token: str | None = None,
     ) -> None:
         self.host, self.port, self.name = host, port, name
+        self.token = token if token is not None else token_from_env()  # the launcher's, when launched
         self.types = types if types is not None else MessageTypes()
         self._caps = {"max_payload_bytes": max_payload_bytes, "max_destination_bytes": max_destination_bytes}
         self._cond = threading.Condition()
@@ -70,7 +74,7 @@ class UnityLikeClient:
 
     # ------------------------------------------------------------------ connection
     def connect(self, timeout_s: float = 5.0) -> UnityLikeClient:
-        """Connect and wait for the server's ``__handshake``; returns ``self``.
+        """Connect, send the token (when there is one) and wait for the server's ``__handshake``; returns ``self``.
 
         Raises:
             ConnectionError: could not connect, or no handshake within ``timeout_s``.
@@ -82,6 +86,8 @@ class UnityLikeClient:
         conn = FrameConnection(sock, self._on_frame, self._on_closed, name=self.name, **self._caps)
         with self._cond:
             self._conn = conn
+        if self.token is not None:  # first, before anything else: the bridge serves nobody without it
+            conn.send(token_command(self.token))
         conn.start()
         with self._cond:
             ok = self._cond.wait_for(lambda: self.handshake is not None or conn.closed, timeout_s)

@@ -1,4 +1,7 @@
-"""Thread-safe bookkeeping shared by the bridge and the Unity-like client: topic caches and pending calls."""
+"""Thread-safe bookkeeping shared by the bridge and the Unity-like client: listeners and pending calls.
+
+(The bounded topic cache lives in :mod:`.topics`; it is re-exported here.)
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,12 @@ import itertools
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .protocol import FIRST_SRV_ID, topic_key
+from .protocol import FIRST_SRV_ID
+from .topics import TopicCache
 
 __all__ = ["Listeners", "PendingCall", "PendingCalls", "TopicCache"]
 
@@ -50,53 +53,6 @@ class Listeners:
                 callback(*args)
             except Exception:
                 logger.exception("%s listener %r failed", self._what, callback)
-
-
-class TopicCache:
-    """Latest message and message count per topic, with waiting and per-topic callbacks."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._latest: dict[str, Any] = {}
-        self._counts: dict[str, int] = defaultdict(int)
-        self._callbacks: dict[str, list[Callable[[Any], None]]] = defaultdict(list)
-
-    def put(self, topic: str, msg: Any) -> None:
-        """Record ``msg`` as the latest on ``topic`` and run its callbacks (exceptions are logged)."""
-        key = topic_key(topic)
-        with self._cond:
-            self._latest[key] = msg
-            self._counts[key] += 1
-            callbacks = list(self._callbacks.get(key, ()))
-            self._cond.notify_all()
-        for callback in callbacks:
-            try:
-                callback(msg)
-            except Exception:
-                logger.exception("callback %r for topic %r failed", callback, topic)
-
-    def latest(self, topic: str) -> Any | None:
-        """The latest message on ``topic``, or None."""
-        with self._cond:
-            return self._latest.get(topic_key(topic))
-
-    def count(self, topic: str) -> int:
-        """How many messages arrived on ``topic``."""
-        with self._cond:
-            return self._counts.get(topic_key(topic), 0)
-
-    def wait(self, topic: str, timeout_s: float, after_count: int = 0) -> Any | None:
-        """Wait until more than ``after_count`` messages arrived on ``topic``; the latest, or None on timeout."""
-        key = topic_key(topic)
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._counts.get(key, 0) > after_count, timeout_s):
-                return None
-            return self._latest.get(key)
-
-    def add_callback(self, topic: str, callback: Callable[[Any], None]) -> None:
-        """Run ``callback(msg)`` for each later message on ``topic`` (on the thread that received it)."""
-        with self._cond:
-            self._callbacks[topic_key(topic)].append(callback)
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 The reader thread feeds received bytes to a :class:`~unity_workers.ros_tcp.framing.FrameReader` and
 hands each frame to a callback. Any exception from decoding or from the callback drops the
-connection with a logged error; ``on_closed`` then runs exactly once, with the reason.
+connection with a logged error; ``on_closed`` then runs exactly once, with the reason. Every send
+is bounded (:mod:`~unity_workers.ros_tcp.sending`): one that a peer does not read in time closes the
+connection with :class:`~unity_workers.ros_tcp.sending.SendTimeoutError`.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .framing import DEFAULT_MAX_DESTINATION_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, Frame, FrameReader, encode_frame
 from .framing import encode_syscommand as _encode_syscommand
+from .sending import DEFAULT_SEND_TIMEOUT_S, SendTimeoutError, check_send_timeout, send_all, send_timeout
 
 __all__ = ["FrameConnection"]
 
@@ -36,7 +40,9 @@ class FrameConnection:
         name: str = "ros-tcp",
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         max_destination_bytes: int = DEFAULT_MAX_DESTINATION_BYTES,
+        send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S,
     ) -> None:
+        self.send_timeout_s = check_send_timeout(send_timeout_s)
         sock.settimeout(None)
         with contextlib.suppress(OSError):  # not a TCP socket
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -64,24 +70,40 @@ class FrameConnection:
         """Start the reader thread."""
         self._thread.start()
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, timeout_s: float | None = None) -> None:
         """Send raw bytes (one or more whole frames) atomically with respect to other senders.
 
+        The send (waiting for other senders included) is bounded by ``timeout_s``, by default the
+        connection's ``send_timeout_s`` (:func:`~unity_workers.ros_tcp.sending.send_timeout`).
+
         Raises:
+            SendTimeoutError: the peer did not read the bytes in time (the connection is then closed).
             ConnectionError: the connection is closed or the send failed (the connection is then closed).
         """
         if self._closed:
             raise ConnectionError(f"{self.name} connection to {self.peer} is closed ({self.close_reason})")
+        timeout = send_timeout(timeout_s, self.send_timeout_s)
+        deadline = time.monotonic() + timeout
         try:
-            with self._send_lock:
-                self._sock.sendall(data)
+            if not self._send_lock.acquire(timeout=timeout):
+                raise SendTimeoutError(
+                    f"send to {self.peer} timed out after {timeout:g} s "
+                    "(the peer is not reading: an earlier send is stuck)"
+                )
+            try:
+                send_all(self._sock, data, timeout, self.peer, deadline=deadline)
+            finally:
+                self._send_lock.release()
+        except SendTimeoutError as exc:
+            self.close(str(exc))
+            raise SendTimeoutError(f"{self.name}: {exc}") from exc
         except OSError as exc:
             self.close(f"send failed: {exc!r}")
             raise ConnectionError(f"{self.name} send to {self.peer} failed: {exc!r}") from exc
 
-    def send_frame(self, destination: str, payload: bytes = b"") -> None:
-        """Send one frame."""
-        self.send(encode_frame(destination, payload))
+    def send_frame(self, destination: str, payload: bytes = b"", timeout_s: float | None = None) -> None:
+        """Send one frame (bounded like :meth:`send`)."""
+        self.send(encode_frame(destination, payload), timeout_s)
 
     def send_syscommand(self, name: str, params: Mapping[str, Any] | None = None) -> None:
         """Send one system command (``__name`` + JSON payload)."""

@@ -30,6 +30,9 @@ namespace Unity.Robotics.ROSTCPConnector
         public void Connect(string ipAddress, int port) { throw null; }
         public void Disconnect() { throw null; }
 
+        // Queue a system command (JsonUtility.ToJson(param)); sent after the registrations of a connection.
+        public void QueueSysCommand(string command, object param) { throw null; }
+
         // Implement a service in Unity (called on the main thread; the return value is the response).
         public void ImplementService<TRequest, TResponse>(string topic, Func<TRequest, TResponse> callback,
             int? queueSize = null)

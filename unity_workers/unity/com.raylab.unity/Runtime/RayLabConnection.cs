@@ -5,12 +5,19 @@
 // every player its own bridge port, so this component, in Awake (before any Start):
 //   1. parses the command line (CommandLineArgs) and quits with exit code 2 on an invalid one,
 //   2. turns ConnectOnStart off, sets RosIPAddress/RosPort from --ros-ip/--ros-port,
-//   3. connects in its own Start(), after the arguments are applied.
+//   3. connects in its own Start(), after the arguments are applied,
+//   4. proves the per-launch token: ray-lab's bridge serves only a connection that sends
+//      `__ray_lab_token {"token": ...}`, with the token the launcher put in the environment variable
+//      RAY_LAB_ROS_TCP_TOKEN (environment, not command line: other users cannot read it in `ps`).
+//      ROSConnection sends what was queued right after its registrations, on each connection, and
+//      clears the queue when a connection drops, so the token is queued before Connect() and again
+//      while the connection waits for its first answer (the bridge answers only after the token).
 // Untick "Connect on Startup" in Robotics > ROS Settings as well, so that a scene without this
 // component never connects to the default port by accident.
 //
 // Put it on the same GameObject as your EnvironmentServer subclass (which requires it).
 
+using System;
 using Unity.Robotics.ROSTCPConnector;
 using UnityEngine;
 
@@ -32,10 +39,28 @@ namespace RayLab
                  "Stops orphaned players when the training process is gone.")]
         [SerializeField] float quitAfterNoBridgeSeconds = 120f;
 
+        [Tooltip("While a connection waits for the bridge's first answer, queue the token again this often " +
+                 "(seconds); a dropped connection clears ROS-TCP-Connector's queue.")]
+        [SerializeField] float tokenResendSeconds = 0.5f;
+
+        /// <summary>Environment variable with the per-launch token of the bridge (set by ray-lab's launcher).</summary>
+        public const string TokenVariable = "RAY_LAB_ROS_TCP_TOKEN";
+
+        /// <summary>System command that proves the token to ray-lab's bridge.</summary>
+        public const string TokenCommand = "__ray_lab_token";
+
+        [Serializable]
+        class TokenParams
+        {
+            public string token;
+        }
+
         CommandLineArgs m_Args;
         ROSConnection m_Ros;
         bool m_Failed;
         float m_LastHealthyRealtime;
+        string m_Token;
+        float m_LastTokenRealtime;
 
         /// <summary>The parsed command line (null until initialized or when it was invalid).</summary>
         public CommandLineArgs Args { get { return m_Failed ? null : m_Args; } }
@@ -86,24 +111,42 @@ namespace RayLab
                 m_Ros.SleepTimeSeconds = connectorSleepSeconds;
             if (Application.isBatchMode)
                 m_Ros.ShowHud = false;
+            m_Token = Environment.GetEnvironmentVariable(TokenVariable);
+            if (string.IsNullOrEmpty(m_Token))
+                m_Token = null; // not launched by ray-lab, or environment.unity.require_token is off
             return true;
+        }
+
+        /// <summary>Queue the token command on ROSConnection (sent after its registrations).</summary>
+        void QueueToken()
+        {
+            if (m_Token == null)
+                return;
+            m_Ros.QueueSysCommand(TokenCommand, new TokenParams { token = m_Token });
+            m_LastTokenRealtime = Time.realtimeSinceStartup;
         }
 
         void Start()
         {
             if (!Initialize())
                 return;
-            Debug.Log("ray-lab: connecting to the bridge at " + m_Ros.RosIPAddress + ":" + m_Ros.RosPort);
+            Debug.Log("ray-lab: connecting to the bridge at " + m_Ros.RosIPAddress + ":" + m_Ros.RosPort +
+                      (m_Token != null ? " (with its token)" : ""));
+            QueueToken();
             m_Ros.Connect();
             m_LastHealthyRealtime = Time.realtimeSinceStartup;
         }
 
         void Update()
         {
-            if (m_Failed || m_Ros == null || quitAfterNoBridgeSeconds <= 0)
+            if (m_Failed || m_Ros == null)
                 return;
             // Real time, not scaled time: --pause sets Time.timeScale to 0.
             float now = Time.realtimeSinceStartup;
+            if (m_Ros.HasConnectionError && now - m_LastTokenRealtime >= tokenResendSeconds)
+                QueueToken(); // a (re)connection waits for it; the bridge ignores repeats
+            if (quitAfterNoBridgeSeconds <= 0)
+                return;
             if (!m_Ros.HasConnectionError)
             {
                 m_LastHealthyRealtime = now;
