@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from ray_lab.workers.channel import (
     ACK,
+    DEFAULT_SEND_TIMEOUT_S,
     TOKEN_BYTES,
     ChannelAddress,
     ChannelClosedError,
@@ -45,9 +46,10 @@ class ChannelServer:
     :param label: names the thread and log lines (e.g. ``"train worker 1"``).
     """
 
-    def __init__(self, handler: Callable[[bytes], bytes], label: str) -> None:
+    def __init__(self, handler: Callable[[bytes], bytes], label: str, reply_timeout_s: float | None = None) -> None:
         self._handler = handler
         self._label = label
+        self._reply_timeout_s = DEFAULT_SEND_TIMEOUT_S if reply_timeout_s is None else reply_timeout_s
         self._listener: socket.socket | None = None
         self._folder: str | None = None
         self._token = b""
@@ -134,7 +136,7 @@ class ChannelServer:
                 logger.debug("[%s] channel client gone: %s", self._label, exc)
                 return
             try:
-                send_frame(conn, self._handler(bytes(request)))
+                send_frame(conn, self._handler(bytes(request)), self._reply_timeout_s)
             except ChannelClosedError as exc:
                 logger.debug("[%s] channel client gone while replying: %s", self._label, exc)
                 return

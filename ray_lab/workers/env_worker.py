@@ -155,13 +155,15 @@ class EnvWorker:
             "busy_for_s": time.monotonic() - busy[1] if busy else 0.0,
         }
 
-    def open_channel(self, token: bytes, client_node_id: str) -> ChannelAddress:
+    def open_channel(self, token: bytes, client_node_id: str, reply_timeout_s: float | None = None) -> ChannelAddress:
         """Serve :meth:`handle` on a direct channel for the holder of ``token`` (see ``socket_transport``).
 
-        A Unix socket when the client runs on this node, else TCP on this node's Ray address.
+        A Unix socket when the client runs on this node, else TCP on this node's Ray address. A reply
+        whose send takes longer than ``reply_timeout_s`` (default: the channel's) breaks the channel.
         """
         if self._channel is None:
-            self._channel = ChannelServer(self.handle, f"{self.label}-w{self.worker_index}")
+            label = f"{self.label}-w{self.worker_index}"
+            self._channel = ChannelServer(self.handle, label, reply_timeout_s=reply_timeout_s)
         same_node = not ray.is_initialized() or ray.get_runtime_context().get_node_id() == client_node_id
         host = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
         return self._channel.open(token, same_node, host)

@@ -38,8 +38,13 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10.0
 
 
-def open_channels(actors: Sequence[Any], names: Sequence[str], timeout_s: float | None) -> list[socket.socket]:
+def open_channels(
+    actors: Sequence[Any], names: Sequence[str], timeout_s: float | None, reply_timeout_s: float | None = None
+) -> list[socket.socket]:
     """Have every worker listen, then connect and authenticate to each; sockets in worker order.
+
+    ``reply_timeout_s`` bounds each worker's send of a reply (default ``DEFAULT_SEND_TIMEOUT_S``): at
+    least the step timeout, since the learner reads the workers' replies one after the other.
 
     Raises:
         TransportError: a worker could not open its channel, or it could not be reached (for example
@@ -49,7 +54,7 @@ def open_channels(actors: Sequence[Any], names: Sequence[str], timeout_s: float 
     node_id = ray.get_runtime_context().get_node_id()
     try:
         addresses: list[ChannelAddress] = ray.get(
-            [actor.open_channel.remote(token, node_id) for actor in actors], timeout=timeout_s
+            [actor.open_channel.remote(token, node_id, reply_timeout_s) for actor in actors], timeout=timeout_s
         )
     except Exception as exc:
         raise TransportError(f"env workers {list(names)} could not open their channels: {exc}") from exc
@@ -88,7 +93,8 @@ class SocketTransport:
         self._send_timeout_s = DEFAULT_SEND_TIMEOUT_S if send_timeout_s is None else send_timeout_s
         self._actors = list(actors)
         self._names = list(names)
-        self._sockets: list[socket.socket] = open_channels(self._actors, self._names, start_timeout_s)
+        reply_timeout_s = None if send_timeout_s is None else max(DEFAULT_SEND_TIMEOUT_S, send_timeout_s)
+        self._sockets: list[socket.socket] = open_channels(self._actors, self._names, start_timeout_s, reply_timeout_s)
         self.broken: str | None = None
 
     def submit(self, messages: Sequence[bytes | None]) -> list[bool]:
