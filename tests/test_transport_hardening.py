@@ -94,6 +94,31 @@ def test_channel_send_to_a_peer_that_stops_reading_fails_within_the_timeout() ->
         theirs.close()
 
 
+def test_tcp_channels_detect_a_lost_peer_within_seconds() -> None:
+    """Both ends of a TCP worker channel probe an idle peer, so a lost node ends a wait in ~LOST_PEER_S."""
+    import secrets
+
+    from ray_lab.workers.channel import LOST_PEER_S, connect
+    from ray_lab.workers.channel_server import ChannelServer
+
+    server = ChannelServer(lambda request: request, "keepalive-test")
+    token = secrets.token_bytes(32)
+    address = server.open(token, same_node=False, host="127.0.0.1")
+    sock = connect(address, token, 5.0)
+    try:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 2
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == LOST_PEER_S * 1000
+        send_frame(sock, b"ping")  # the channel still works with the options set
+        from ray_lab.workers.channel import recv_frame
+
+        assert bytes(recv_frame(sock, time.monotonic() + 5)) == b"ping"
+    finally:
+        sock.close()
+        server.close()
+
+
 def test_a_flooded_topic_keeps_the_latest_n_and_counts_drops(
     types: MessageTypes, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -16,6 +16,7 @@ bounded (:func:`send_frame`): the caller's request with its step timeout, a work
 from __future__ import annotations
 
 import contextlib
+import errno
 import hmac
 import socket
 import struct
@@ -26,6 +27,7 @@ from typing import Literal
 __all__ = [
     "ACK",
     "DEFAULT_SEND_TIMEOUT_S",
+    "LOST_PEER_S",
     "TOKEN_BYTES",
     "ChannelAddress",
     "ChannelClosedError",
@@ -33,6 +35,7 @@ __all__ = [
     "recv_exact",
     "recv_frame",
     "send_frame",
+    "tune_tcp",
 ]
 
 TOKEN_BYTES = 32
@@ -44,6 +47,23 @@ MAX_FRAME_BYTES = 1 << 36
 """Largest frame accepted (64 GiB): a longer length prefix means a corrupt stream."""
 DEFAULT_SEND_TIMEOUT_S = 600.0
 """Bound of a frame's send when the caller has no timeout of its own (e.g. a worker's reply)."""
+
+
+LOST_PEER_S = 6
+"""A TCP channel whose peer stops answering at all (its node lost, powered off or cut off) fails after
+about this many seconds, even while it waits for a long step: keepalive probes every second after 2 s
+idle, 3 unanswered end it; unacknowledged data ends it after the same time (Linux `TCP_USER_TIMEOUT`)."""
+
+
+def tune_tcp(sock: socket.socket) -> None:
+    """No Nagle delay, and a lost peer detected in about :data:`LOST_PEER_S` (options Linux lacks are skipped)."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", 2), ("TCP_KEEPINTVL", 1), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, LOST_PEER_S * 1000)
 
 
 class ChannelClosedError(ConnectionError):
@@ -113,7 +133,9 @@ def recv_exact(sock: socket.socket, size: int, deadline: float | None = None) ->
         _set_deadline(sock, deadline)
         try:
             count = sock.recv_into(view[received:])
-        except TimeoutError:
+        except TimeoutError as exc:
+            if exc.errno == errno.ETIMEDOUT:  # the kernel gave up on the peer (keepalive): not our deadline
+                raise ChannelClosedError(f"the peer stopped answering (lost node?) after {received} bytes") from exc
             raise
         except OSError as exc:
             raise ChannelClosedError(f"receiving failed after {received} of {size} bytes: {exc!r}") from exc
@@ -149,7 +171,7 @@ def connect(address: ChannelAddress, token: bytes, timeout_s: float) -> socket.s
         sock.settimeout(timeout_s)
         sock.connect(target)
         if address.family == "tcp":
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tune_tcp(sock)
         sock.sendall(token)
         if not hmac.compare_digest(bytes(recv_exact(sock, len(ACK), deadline)), ACK):
             raise ConnectionError(f"the worker at {address} answered the handshake with an unknown protocol")

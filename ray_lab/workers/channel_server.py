@@ -28,6 +28,7 @@ from ray_lab.workers.channel import (
     recv_exact,
     recv_frame,
     send_frame,
+    tune_tcp,
 )
 
 __all__ = ["ChannelServer"]
@@ -121,7 +122,7 @@ class ChannelServer:
             return False
         conn.settimeout(None)
         if conn.family != socket.AF_UNIX:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tune_tcp(conn)
         try:
             conn.sendall(ACK)
         except OSError:
