@@ -210,6 +210,7 @@ budget: {timesteps: 8192}
     rounds = read_csv(info_path.parent / "evaluations.csv")
     timesteps = [int(row["timesteps"]) for row in rounds]
     assert timesteps == sorted(set(timesteps)) and timesteps[-1] >= 8192  # went on, never from zero
+    assert [int(row["round"]) for row in rounds] == list(range(1, len(rounds) + 1))  # numbering went on too
     summary = json.loads((info_path.parent / "summary.json").read_text())
     assert summary["timesteps"] >= 8192
 

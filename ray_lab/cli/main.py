@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train an agent")
     _add_config_args(train, required=False)
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted or killed training in its run folder, from its latest checkpoint, "
+        "with the folder's own config.yaml (no --config/--set) and the same W&B run",
+    )
 
     play = commands.add_parser("play", help="replay a trained model over the seeded evaluation episodes")
     _add_config_args(play, required=False)
@@ -81,7 +87,7 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "train":
             from ray_lab.cli.train import run_train
 
-            return run_train(args.config, args.overrides)
+            return run_train(args.config, args.overrides, args.resume)
         if args.command == "sweep":
             from ray_lab.cli.sweep import run_sweep
 

@@ -22,7 +22,7 @@ from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.pretrained import check_compatible, resolve_pretrained
 from ray_lab.tracking.atomic import atomic_write_text
-from ray_lab.tracking.run_dir import RunLayout, create_run_dir
+from ray_lab.tracking.run_dir import RunLayout, create_run_dir, ensure_run_id
 
 if TYPE_CHECKING:
     from ray_lab.cli.ray_connect import RayStart
@@ -94,17 +94,37 @@ def new_run_dir(config: ExperimentConfig) -> Path:
     return run_dir
 
 
-def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
-    """Train once; returns the exit code. ConfigError propagates (exit code 2 in `main`)."""
+def _resume_preflight(config: ExperimentConfig, source: str) -> None:
+    """A resumed run checks its env as a new one does; its checkpoint replaces any `pretrained_model`."""
+    checked = config.model_copy(deep=True)
+    checked.training.pretrained_model = None
+    preflight(checked, source)
+
+
+def run_train(config_path: str | None, overrides: Sequence[str], resume: str | None = None) -> int:
+    """Train once, or continue the run folder `resume` in place; returns the exit code.
+
+    ConfigError propagates (exit code 2 in `main`).
+    """
     from ray_lab.cli.ray_connect import RayStart
 
-    path = Path(config_path) if config_path else default_config_path()
+    run_dir: Path | None = None
+    checkpoint: Path | None = None
+    if resume is not None:
+        from ray_lab.cli.resume import check_resume
+
+        target = check_resume(resume, config_path, overrides)
+        path, overrides, run_dir, checkpoint = target.config_yaml, (), target.run_dir, target.checkpoint
+    else:
+        path = Path(config_path) if config_path else default_config_path()
     parsed = parse_config(path, overrides)
     local = not os.environ.get("RAY_ADDRESS")  # a Ray of our own: the learner runs in this process
     ray_start = RayStart.begin()  # Ray's daemons come up (seconds) while the checks import SB3 and torch
     try:
         config = check_config(parsed)
-        pretrained = preflight(config, str(path))
+        if checkpoint is not None:
+            _resume_preflight(config, str(path))
+        pretrained = checkpoint or preflight(config, str(path))
     except ConfigError as exc:
         print_config_error(exc)  # at once: stopping the Ray that was starting takes seconds
         ray_start.abandon()
@@ -117,11 +137,18 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
     from ray_lab.tracking.console import print_config
     from ray_lab.tracking.progress import print_summary
 
-    print_config(config.model_dump(mode="json"), title=f"ray-lab train: {path}")
-    run_dir, opening = _start(config, local, ray_start)
+    title = f"ray-lab train --resume {run_dir} (from {checkpoint.name})" if checkpoint else f"ray-lab train: {path}"
+    print_config(config.model_dump(mode="json"), title=title)
+    run_dir, opening = _start(config, local, ray_start, run_dir)
     try:
         summary = run_training(
-            config, run_dir, pretrained, started_at=command_started_at(), in_process=local, opening=opening
+            config,
+            run_dir,
+            pretrained,
+            started_at=command_started_at(),
+            in_process=local,
+            opening=opening,
+            resume=checkpoint is not None,
         )
     except Exception as exc:
         return _report_failure(exc, run_dir)
@@ -129,20 +156,24 @@ def run_train(config_path: str | None, overrides: Sequence[str]) -> int:
     return 0
 
 
-def _start(config: ExperimentConfig, local: bool, ray_start: RayStart) -> tuple[Path, Future[Sink] | None]:
-    """The run folder, then Ray. A local run opens W&B (seconds) and imports the learner's modules (seconds)
-    while Ray finishes starting."""
+def _start(
+    config: ExperimentConfig, local: bool, ray_start: RayStart, run_dir: Path | None = None
+) -> tuple[Path, Future[Sink] | None]:
+    """The run folder (a new one, or `run_dir` when resuming), then Ray. A local run opens W&B (seconds) and
+    imports the learner's modules (seconds) while Ray finishes starting."""
     from ray_lab.cli.ray_connect import storage_warning
     from ray_lab.learner.startup import in_background, open_sink, warm_learner_imports
 
-    run_dir = create_run_dir(
-        Path(config.experiment.output_dir),
-        config.environment.id,
-        config.training.algorithm,
-        config.experiment.name,
-    )
+    if run_dir is None:
+        run_dir = create_run_dir(
+            Path(config.experiment.output_dir),
+            config.environment.id,
+            config.training.algorithm,
+            config.experiment.name,
+        )
+        atomic_write_text(RunLayout(run_dir).config_yaml, config_to_yaml(config))
     layout = RunLayout(run_dir)
-    atomic_write_text(layout.config_yaml, config_to_yaml(config))
+    ensure_run_id(layout)  # run.json: the W&B run id a later --resume continues
     opening = in_background(open_sink, config, layout) if local else None
     try:
         if local:
@@ -209,4 +240,5 @@ def _report_failure(exc: Exception, run_dir: Path) -> int:
     checkpoints = sorted(RunLayout(run_dir).checkpoints_dir.glob("*.zip"), key=lambda p: p.stat().st_mtime)
     if checkpoints:
         print(f"ray-lab: last checkpoint: {checkpoints[-1]}", file=sys.stderr)
+        print(f"ray-lab: continue it with: ray-lab train --resume {run_dir}", file=sys.stderr)
     return 1

@@ -45,7 +45,11 @@ null, as in the seed pipeline's files, whose schema (`experiment`, `environment`
   `experiments/`): grouped by env and algorithm so runs of one benchmark sit together, timestamped so
   a run never overwrites another. The folder holds `config.yaml` (the resolved config), `model.zip`,
   `best_model.zip`, `checkpoints/`, `evaluations.csv`, `progress.csv`, `tensorboard/`, `videos/`,
-  `learning_curve.png`, `summary.json` and `wandb/`.
+  `learning_curve.png`, `summary.json`, `run.json` (the W&B run id) and `wandb/`.
+- **How do I continue a killed or interrupted training?** `ray-lab train --resume RUN_DIR`: same folder,
+  same W&B run, the folder's own `config.yaml`, from the latest checkpoint in `checkpoints/`, up to
+  `total_timesteps` (see the README's "Resume"). `training.training.checkpoint_replay_buffer` decides
+  whether off-policy checkpoints carry the replay buffer.
 - **Where do the guide's `unity:`, `ros:` and `n_environments:` keys go?** They load as written (top
   level, the guide's names) and mean `environment.unity` (`build_path` → `build`, `headless_mode` →
   `batchmode`), the ROS 2 namespace root (`ros.node_name`), and `workers.num_workers` (one Unity

@@ -47,10 +47,12 @@ class LearnerActor:
         pretrained: str | None,
         started_at: float | None = None,
         opening: Future[Sink] | None = None,
+        resume: bool = False,
     ) -> RunSummary:
         """Train; returns the run summary (exceptions travel back to the driver).
 
         ``opening``: the W&B sink when the caller (in this process) already started opening it.
+        ``resume``: ``pretrained`` is this run folder's checkpoint; the run goes on from it in place.
         """
         layout = RunLayout(Path(run_dir))
         launched = launch_train_workers(config, placement_group, layout)
@@ -73,6 +75,7 @@ class LearnerActor:
             started_at=started_at,
             launched=launched,
             opening=opening,
+            resume=resume,
         )
 
     def progress(self) -> dict[str, Any]:
@@ -128,6 +131,7 @@ def run_training(
     *,
     in_process: bool = False,
     opening: Future[Sink] | None = None,
+    resume: bool = False,
 ) -> RunSummary:
     """Driver side: place the learner, follow its progress, and stop it cleanly on Ctrl-C.
 
@@ -135,14 +139,15 @@ def run_training(
     ``in_process``: run the learner on a thread of this process instead of an actor (a local Ray
     that this process started: the driver already holds torch and the learner's bundle is on this
     machine, so a learner process would only cost start-up). The workers are placed the same way.
-    ``opening``: the run's W&B sink, already opening (in-process only).
+    ``opening``: the run's W&B sink, already opening (in-process only). ``resume``: continue the run
+    folder in place from its checkpoint ``pretrained`` (``ray-lab train --resume``).
     """
     if in_process:
-        return _run_in_process(config, run_dir, pretrained, started_at, opening)
+        return _run_in_process(config, run_dir, pretrained, started_at, opening, resume)
     actor, group, device = start_learner(config)
     try:
         pretrained_arg = str(pretrained) if pretrained else None
-        done = actor.train.remote(config, str(run_dir), group, device, pretrained_arg, started_at)
+        done = actor.train.remote(config, str(run_dir), group, device, pretrained_arg, started_at, None, resume)
         with sigterm_as_interrupt():
             try:
                 _follow(actor, done, config.loop.total_timesteps)
@@ -194,6 +199,7 @@ def _run_in_process(
     pretrained: Path | None,
     started_at: float | None,
     opening: Future[Sink] | None,
+    resume: bool = False,
 ) -> RunSummary:
     gpus = learner_gpus(config, float(ray.cluster_resources().get("GPU", 0.0)))
     group = reserve(config, gpus)
@@ -203,7 +209,15 @@ def _run_in_process(
     try:
         pretrained_arg = str(pretrained) if pretrained else None
         thread = _LearnerThread(
-            learner, config, str(run_dir), group, learner_device(config, gpus), pretrained_arg, started_at, opening
+            learner,
+            config,
+            str(run_dir),
+            group,
+            learner_device(config, gpus),
+            pretrained_arg,
+            started_at,
+            opening,
+            resume,
         )
         thread.start()
         with sigterm_as_interrupt():

@@ -1,4 +1,4 @@
-"""Saving models and VecNormalize statistics atomically, and finding them again."""
+"""Saving models, VecNormalize statistics and replay buffers atomically, and finding them again."""
 
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ def vecnormalize_path_for(model_zip: Path) -> Path:
 def save_model(model: BaseAlgorithm, path: Path, env: VecEnv | None = None) -> Path:
     """Write `model` to `path` (and its VecNormalize statistics beside it), each file atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    vec_normalize = unwrap_vec_normalize(env) if env is not None else None
+    if vec_normalize is not None:  # first: a model zip on disk always has its statistics beside it
+        save_vecnormalize(vec_normalize, vecnormalize_path_for(path))
     with atomic_path(path) as tmp:
         model.save(tmp)
-    vec_normalize = unwrap_vec_normalize(env) if env is not None else None
-    if vec_normalize is not None:
-        save_vecnormalize(vec_normalize, vecnormalize_path_for(path))
     return path
 
 
@@ -50,6 +50,11 @@ def load_vecnormalize_stats(path: Path) -> VecNormalize:
     if not isinstance(loaded, VecNormalize):
         raise ValueError(f"{path} holds a {type(loaded).__name__}, expected VecNormalize statistics")
     return loaded
+
+
+def resume_state_path_for(model_zip: Path) -> Path:
+    """Where the resume state (RNG states, evaluation counters) saved with `model_zip` lives: `model_resume.pkl`."""
+    return model_zip.with_name(f"{model_zip.stem}_resume.pkl")
 
 
 def replay_buffer_path_for(model_zip: Path) -> Path:

@@ -72,18 +72,24 @@ def checkpoint_points(total_timesteps: int, log_points: int) -> list[int]:
 
 
 class CheckpointCallback(BaseCallback):
-    """Saves `checkpoints/model_<timesteps>_steps.zip` (and VecNormalize statistics) at each point."""
+    """Saves `checkpoints/model_<timesteps>_steps.zip` (and VecNormalize statistics) at each point.
+
+    `save` writes the checkpoint at a path (default: the model and its VecNormalize statistics; a
+    training passes :func:`ray_lab.learner.resume.save_checkpoint`'s resumable checkpoint).
+    """
 
     def __init__(
         self,
         checkpoints_dir: Path,
         points: list[int],
         on_saved: Callable[[Path, int], None] | None = None,
+        save: Callable[[Path], Path] | None = None,
     ) -> None:
         super().__init__(verbose=0)
         self.checkpoints_dir = checkpoints_dir
         self.points = list(points)
         self.on_saved = on_saved
+        self.save = save
         self.saved: list[Path] = []
 
     def _on_step(self) -> bool:
@@ -94,7 +100,10 @@ class CheckpointCallback(BaseCallback):
     def save_now(self) -> Path:
         """Write a checkpoint at the current timestep."""
         path = self.checkpoints_dir / f"model_{self.num_timesteps}_steps.zip"
-        save_model(self.model, path, self.training_env)
+        if self.save is not None:
+            self.save(path)
+        else:
+            save_model(self.model, path, self.training_env)
         self.saved.append(path)
         if self.on_saved is not None:
             self.on_saved(path, self.num_timesteps)

@@ -21,12 +21,13 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnv
 
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.evaluation.callback import SeededEvalCallback, evaluation_points
+from ray_lab.evaluation.callback import EvalHistory, SeededEvalCallback, evaluation_points
 from ray_lab.evaluation.seeded import EpisodeResults
-from ray_lab.learner.artifacts import load_replay_buffer, save_model, save_replay_buffer
+from ray_lab.learner.artifacts import save_model
 from ray_lab.learner.build import build_eval_env, build_model, build_train_env, load_pretrained_vecnormalize
 from ray_lab.learner.callbacks import CheckpointCallback, ProgressCallback, ProgressState, checkpoint_points
 from ray_lab.learner.logger import build_logger
+from ray_lab.learner.resume import restore_run_state, save_checkpoint
 from ray_lab.learner.startup import in_background, open_sink
 from ray_lab.learner.summary import RunSummary
 from ray_lab.tracking.atomic import atomic_write_text
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 RoundHook = Callable[[BaseAlgorithm, int, EpisodeResults], None]
 """Called after every evaluation round with the model, its timesteps and the round's results (sweeps report here)."""
+
+Saver = Callable[[Path], Path]
+"""Writes a resumable checkpoint at a path (see :func:`ray_lab.learner.resume.save_checkpoint`)."""
 
 
 def _points(points: list[int], start: int, resume: bool) -> list[int]:
@@ -57,10 +61,17 @@ def make_callbacks(
     model: BaseAlgorithm,
     resume: bool = False,
     round_hook: RoundHook | None = None,
+    history: EvalHistory | None = None,
 ) -> tuple[list[BaseCallback], SeededEvalCallback | None]:
-    """Progress, checkpoints every `total/log_points` steps, and a seeded eval round every `total/num_evals`."""
+    """Progress, a seeded eval round every `total/num_evals` steps, and checkpoints every `total/log_points`.
+
+    A resumed run passes its evaluation `history`: points it evaluated already are not run again, and
+    round numbers and the best score go on. An eval round comes before a checkpoint at the same point,
+    so the checkpoint holds the round's counters.
+    """
     loop = config.loop
     start = model.num_timesteps
+    state.eval_rounds = history.rounds if history is not None else 0
 
     def on_checkpoint(path: Path, timesteps: int) -> None:
         state.checkpoints += 1
@@ -74,23 +85,42 @@ def make_callbacks(
             round_hook(model, timesteps, results)
 
     callbacks: list[BaseCallback] = [ProgressCallback(state, stop)]
-    if loop.log_points:
-        points = _points(checkpoint_points(loop.total_timesteps, loop.log_points), start, resume)
-        callbacks.append(CheckpointCallback(layout.checkpoints_dir, points, on_checkpoint))
     eval_callback = None
     if eval_env is not None:
+        evaluated = max(start, history.last_timesteps) if history is not None else start
         eval_callback = SeededEvalCallback(
             eval_env,
-            points=_points(evaluation_points(loop.total_timesteps, loop.eval.num_evals), start, resume),
+            points=_points(evaluation_points(loop.total_timesteps, loop.eval.num_evals), evaluated, resume),
             seed=loop.eval.seed,
             num_episodes=loop.eval.num_episodes,
             deterministic=loop.eval.deterministic,
             evaluations_csv=layout.evaluations_csv,
             best_model_zip=layout.best_model_zip,
             on_round=on_round,
+            history=history,
         )
         callbacks.append(eval_callback)
+    if loop.log_points:
+        points = _points(checkpoint_points(loop.total_timesteps, loop.log_points), start, resume)
+        saver = checkpoint_saver(config, model, eval_callback, history)
+        callbacks.append(CheckpointCallback(layout.checkpoints_dir, points, on_checkpoint, saver))
     return callbacks, eval_callback
+
+
+def checkpoint_saver(
+    config: ExperimentConfig,
+    model: BaseAlgorithm,
+    eval_callback: SeededEvalCallback | None,
+    history: EvalHistory | None,
+) -> Saver:
+    """Writes resumable checkpoints of `model`: with the replay buffer unless switched off, and the eval counters."""
+
+    def save(path: Path) -> Path:
+        current = eval_callback.history if eval_callback is not None else history
+        replay_buffer = config.loop.checkpoint_replay_buffer
+        return save_checkpoint(model, path, model.get_env(), replay_buffer=replay_buffer, history=current)
+
+    return save
 
 
 def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgorithm, env: VecEnv, sink: Sink) -> None:
@@ -109,25 +139,44 @@ def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgo
             sink.log_artifact(layout.best_model_zip, name=f"{layout.root.name}-best", aliases=["best"])
 
 
-def save_stop_checkpoint(model: BaseAlgorithm, layout: RunLayout) -> Path:
-    """A training stopped early (Ctrl-C, SIGTERM): `checkpoints/model_<t>_steps.zip`, with the replay buffer."""
+def save_stop_checkpoint(model: BaseAlgorithm, layout: RunLayout, save: Saver) -> Path:
+    """A training stopped early (Ctrl-C, SIGTERM): `checkpoints/model_<t>_steps.zip`, resumable with `--resume`."""
     path = layout.checkpoints_dir / f"model_{model.num_timesteps}_steps.zip"
-    save_model(model, path, model.get_env())
-    save_replay_buffer(model, path)
+    save(path)
     logger.warning("stopped at %d steps; checkpoint %s", model.num_timesteps, path)
     return path
 
 
-def save_failure_checkpoint(model: BaseAlgorithm, layout: RunLayout) -> Path | None:
+def save_failure_checkpoint(model: BaseAlgorithm, layout: RunLayout, save: Saver | None = None) -> Path | None:
     """Keep the model as it was when training failed: `checkpoints/model_<t>_steps_at_failure.zip`."""
     path = layout.checkpoints_dir / f"model_{model.num_timesteps}_steps_at_failure.zip"
     try:
-        save_model(model, path, model.get_env())
+        if save is not None:
+            save(path)
+        else:
+            save_model(model, path, model.get_env())
     except Exception as exc:  # the failure itself matters more; say why nothing was saved
         logger.error("could not save a checkpoint after the failure: %s", exc)
         return None
     logger.error("training failed at %d steps; the model at that point is in %s", model.num_timesteps, path)
     return path
+
+
+def prepare_model(
+    config: ExperimentConfig,
+    layout: RunLayout,
+    train_env: VecEnv,
+    device: str,
+    pretrained: Path | None,
+    resume: bool,
+) -> tuple[BaseAlgorithm, EvalHistory | None]:
+    """The model to train; resuming (`pretrained` is the run's checkpoint), with everything else it saved."""
+    if pretrained is not None:
+        load_pretrained_vecnormalize(train_env, pretrained)
+    model = build_model(config, train_env, device, pretrained)
+    if not (resume and pretrained is not None):
+        return model, None
+    return model, restore_run_state(model, pretrained, config, layout.evaluations_csv)
 
 
 def _startup_s(started_at: float | None, first_step_at: float | None) -> float | None:
@@ -171,20 +220,18 @@ def train(
     train_env: VecEnv | None = None
     eval_env: Future[VecEnv] | None = None
     model: BaseAlgorithm | None = None
+    saver: Saver | None = None
     try:
         train_env = build_train_env(config, placement_group, layout, launched)
         launched = None
         eval_env = start_eval_env(config, placement_group, layout)
-        if pretrained is not None:
-            load_pretrained_vecnormalize(train_env, pretrained)
-        model = build_model(config, train_env, device, pretrained)
-        if resume and pretrained is not None:
-            load_replay_buffer(model, pretrained)
+        model, history = prepare_model(config, layout, train_env, device, pretrained, resume)
         sink = opening.result()  # before the logger: W&B hooks TensorBoard's writer when it starts
         model.set_logger(build_logger(layout.root, layout.tensorboard_dir, config.loop.verbose))
         callbacks, eval_callback = make_callbacks(
-            config, layout, eval_env, sink, state, stop, model, resume=resume, round_hook=round_hook
+            config, layout, eval_env, sink, state, stop, model, resume=resume, round_hook=round_hook, history=history
         )
+        saver = checkpoint_saver(config, model, eval_callback, history)
         steps = config.loop.total_timesteps - model.num_timesteps if resume else config.loop.total_timesteps
         model.learn(
             total_timesteps=max(steps, 0),
@@ -194,7 +241,7 @@ def train(
         )
         stopped = stop.is_set()
         if stopped:
-            save_stop_checkpoint(model, layout)
+            save_stop_checkpoint(model, layout, saver)
             state.checkpoints += 1
         elif eval_callback is not None:
             eval_callback.finish()
@@ -206,7 +253,7 @@ def train(
             steps_per_s=round(state.steps_per_s, 1),
             eval_rounds=state.eval_rounds,
             final_eval_return=state.eval_return,
-            best_eval_return=eval_callback.best_mean_return if eval_callback and eval_callback.rounds_done else None,
+            best_eval_return=eval_callback.best if eval_callback is not None else None,
             checkpoints=state.checkpoints,
             stopped_early=stopped,
             wandb_url=getattr(sink, "url", None),
@@ -222,7 +269,7 @@ def train(
     except BaseException as exc:
         stopped = isinstance(exc, SystemExit) and exc.code in (0, None)  # e.g. Ray Tune stopping a trial early
         if model is not None and not stopped:
-            save_failure_checkpoint(model, layout)
+            save_failure_checkpoint(model, layout, saver)
         if model is not None:
             model.logger.close()
         if isinstance(sink, NullSink) and opening.exception() is None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.learner.plan import train_env_factories, worker_options
-from ray_lab.tracking.run_dir import RunLayout
+from ray_lab.tracking.run_dir import RunLayout, ensure_run_id
 from ray_lab.tracking.wandb_sink import NullSink, Sink, WandbSink
 from ray_lab.workers.launch import LaunchedWorkers, launch_workers
 
@@ -37,7 +37,10 @@ def launch_train_workers(config: ExperimentConfig, placement_group: Any, layout:
 
 
 def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:
-    """W&B when `use_wandb` is on (offline without an API key), else a sink that drops everything."""
+    """W&B when `use_wandb` is on (offline without an API key), else a sink that drops everything.
+
+    The W&B run id is the run folder's (`run.json`): a resumed run folder continues its W&B run.
+    """
     if not config.training.use_wandb or config.tracking.mode == "disabled":
         return NullSink()
     t = config.tracking
@@ -52,6 +55,7 @@ def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:
         run_dir=layout.root,
         sync_tensorboard=True,
         tensorboard_dir=layout.tensorboard_dir,
+        run_id=ensure_run_id(layout),
     )
 
 

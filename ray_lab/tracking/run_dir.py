@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
+import string
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from ray_lab.tracking.atomic import atomic_write_text
 
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
 MAX_SUFFIX = 10_000
@@ -142,6 +147,41 @@ class RunLayout:
         """What the finished run reported."""
         return self.root / "summary.json"
 
+    @property
+    def run_json(self) -> Path:
+        """The run's identity, written when it starts: `{"wandb_run_id": ...}` (a resumed run keeps it)."""
+        return self.root / "run.json"
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest checkpoint in `checkpoints/` (highest timesteps in the name), or None.
+
+        Hidden temp files of an unfinished write are skipped: a checkpoint's `.zip` is written last,
+        after its VecNormalize statistics, replay buffer and resume state.
+        """
+        if not self.checkpoints_dir.is_dir():
+            return None
+        found = [p for p in self.checkpoints_dir.glob("*.zip") if p.is_file() and not p.name.startswith(".")]
+        return max(found, key=_checkpoint_order) if found else None
+
+
+_RUN_ID_CHARS = string.ascii_lowercase + string.digits
+
+
+def ensure_run_id(layout: RunLayout) -> str:
+    """The run's W&B run id from `run.json`, created there (8 random letters and digits) on first use.
+
+    Every start of the same run folder (a `train --resume`, a Tune retry) gets the same id, so W&B
+    continues the same run.
+    """
+    path = layout.run_json
+    if path.is_file():
+        run_id = json.loads(path.read_text()).get("wandb_run_id")
+        if isinstance(run_id, str) and run_id:
+            return run_id
+    run_id = "".join(secrets.choice(_RUN_ID_CHARS) for _ in range(8))
+    atomic_write_text(path, json.dumps({"wandb_run_id": run_id}, indent=2))
+    return run_id
+
 
 _NUMBER = re.compile(r"\d+")
 
@@ -174,8 +214,8 @@ def find_model(path: Path | str) -> Path:
     for candidate in (layout.model_zip, layout.best_model_zip):
         if candidate.is_file():
             return candidate
-    checkpoints = [p for p in layout.checkpoints_dir.glob("*.zip") if p.is_file() and not p.name.startswith(".")]
-    if checkpoints:
-        return max(checkpoints, key=_checkpoint_order)
+    checkpoint = layout.latest_checkpoint()
+    if checkpoint is not None:
+        return checkpoint
     looked_for = [layout.model_zip.name, layout.best_model_zip.name, f"{layout.checkpoints_dir.name}/*.zip"]
     raise FileNotFoundError(f"no model in {given}: looked for {', '.join(looked_for)}")

@@ -143,7 +143,9 @@ class WandbSink:
         sync_tensorboard: bool = True,
         tensorboard_dir: Path | None = None,
         init_timeout_s: float = DEFAULT_INIT_TIMEOUT_S,
+        run_id: str | None = None,
     ) -> None:
+        """`run_id`: the W&B run to create or, when it exists already, to continue (a resumed run folder)."""
         import wandb
 
         self._wandb = wandb
@@ -167,6 +169,8 @@ class WandbSink:
             "job_type": "train",
             "reinit": "finish_previous",
         }
+        if run_id is not None:
+            init_args.update(id=run_id, resume="allow")
         try:
             self.mode, self._run = self._start(init_args, mode_now, reason, init_timeout_s)
             self._run.define_metric(STEP_METRIC)

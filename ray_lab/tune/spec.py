@@ -99,7 +99,11 @@ class BudgetSection(_Section):
 class CheckpointSection(_Section):
     """What a trial checkpoint holds besides model, VecNormalize statistics and timestep counter."""
 
-    replay_buffer: bool = Field(False, description="Off-policy algorithms: also save the replay buffer (large).")
+    replay_buffer: bool | None = Field(
+        None,
+        description="Off-policy algorithms: also save the replay buffer (large). "
+        "Default: as `training.training.checkpoint_replay_buffer` (on).",
+    )
     keep: int = Field(2, ge=1, description="Checkpoints Tune keeps per trial (the latest; PBT/PB2 keep all).")
 
 

@@ -2,8 +2,11 @@
 
 The trial runs in bundle 0 of its own placement group (the learner bundle); its env workers take the
 bundles after it, exactly as in `ray-lab train`. Every evaluation round reports `eval/*` metrics and
-a checkpoint (model, VecNormalize statistics, optionally the replay buffer; the timestep counter is
-in the model), so ASHA/PBT act on seeded evaluation returns and a retried trial goes on from there.
+a checkpoint (model, VecNormalize statistics, the replay buffer unless switched off, RNG states; the
+timestep counter is in the model), so ASHA/PBT act on seeded evaluation returns and a retried trial
+goes on from there. A retry, `sweep --resume` and a PBT exploit restore it exactly as
+`ray-lab train --resume` does (:func:`ray_lab.learner.resume.restore_run_state`) into the same trial
+folder: `progress.csv` and `evaluations.csv` go on, round numbers and the best score too.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from ray_lab.config.loader import config_to_yaml
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.evaluation.seeded import EpisodeResults
-from ray_lab.learner.artifacts import save_model, save_replay_buffer
 from ray_lab.learner.callbacks import ProgressState
 from ray_lab.learner.placement import learner_device
+from ray_lab.learner.resume import save_checkpoint
 from ray_lab.learner.run import train
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.run_dir import RunLayout
@@ -102,9 +105,8 @@ class RoundReporter:
             metrics["eval/success_rate"] = results.success_rate
         with tempfile.TemporaryDirectory(prefix="ray_lab_ckpt_") as folder:
             model_zip = Path(folder) / CHECKPOINT_MODEL
-            save_model(model, model_zip, model.get_env())
-            if self.with_replay_buffer:
-                save_replay_buffer(model, model_zip)
+            # the evaluation counters are the trial folder's own (evaluations.csv), also after a PBT exploit
+            save_checkpoint(model, model_zip, model.get_env(), replay_buffer=self.with_replay_buffer, history=None)
             atomic_write_text(Path(folder) / CHECKPOINT_META, json.dumps({"timesteps": int(timesteps)}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
@@ -117,6 +119,12 @@ def _note_resume(run_dir: Path, checkpoint_dir: Path) -> None:
     info["resumed_from_timesteps"] = [*info.get("resumed_from_timesteps", []), int(meta["timesteps"])]
     atomic_write_text(info_path, json.dumps(info, indent=2))
     print(f"[{run_dir.name}] resuming from the checkpoint at {meta['timesteps']} timesteps", flush=True)
+
+
+def _with_replay_buffer(spec: SweepSpec, config: ExperimentConfig) -> bool:
+    """The spec's `checkpoint.replay_buffer`, else the config's `training.training.checkpoint_replay_buffer`."""
+    chosen = spec.checkpoint.replay_buffer
+    return config.loop.checkpoint_replay_buffer if chosen is None else chosen
 
 
 def run_trial(params: dict[str, Any], context: SweepContext) -> None:
@@ -142,5 +150,5 @@ def run_trial(params: dict[str, Any], context: SweepContext) -> None:
         ProgressState(),
         threading.Event(),
         resume=resume_dir is not None,
-        round_hook=RoundReporter(context.spec.checkpoint.replay_buffer),
+        round_hook=RoundReporter(_with_replay_buffer(context.spec, config)),
     )
