@@ -49,7 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     play = commands.add_parser("play", help="replay a trained model over the seeded evaluation episodes")
     _add_config_args(play, required=False)
-    play.add_argument("--run", help="run folder to play (default: the config's play.experiment)")
+    play.add_argument(
+        "--run",
+        metavar="RUN_DIR|MODEL.zip|wandb:URI",
+        help="what to play: a run folder, a model .zip (config.yaml and VecNormalize statistics are looked "
+        "for beside it) or wandb:<entity>/<project>/<run_id>/<file>.zip (default: the config's play.experiment)",
+    )
     play.add_argument("--model", help="model in the run folder: model, best_model or a checkpoint name")
     play.add_argument("--episodes", type=int, help="episodes to play (default: evaluation.num_episodes)")
     play.add_argument("--record", action="store_true", help="write an mp4 (or gif) into the run's videos/")

@@ -1,4 +1,7 @@
-"""`ray-lab play`: replay a trained model over the seeded evaluation episodes, optionally recording them."""
+"""`ray-lab play`: replay a trained model over the seeded evaluation episodes, optionally recording them.
+
+The model comes from a run folder, a model `.zip` or a `wandb:` URI (see :mod:`ray_lab.cli.play_source`).
+"""
 
 from __future__ import annotations
 
@@ -9,36 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from ray_lab.cli.play_source import FORMS, PlaySource, locate, pretrained_cache, resolve_model, resolve_run_dir
 from ray_lab.config.errors import ConfigError
 from ray_lab.config.loader import load_config
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.tracking.atomic import atomic_path
 from ray_lab.tracking.run_dir import RunLayout
-
-
-def resolve_run_dir(config: ExperimentConfig, run: str | None, source: str) -> Path:
-    """`--run`, else `play.experiment` as a path or a folder name under `<output_dir>/<env>/<algorithm>/`."""
-    name = run or config.play.experiment
-    if not name:
-        raise ConfigError.single(source, "play.experiment", "no run to play: set play.experiment or pass --run DIR")
-    direct = Path(name).expanduser()
-    if direct.is_dir():
-        return direct
-    env_folder = config.environment.name.replace("/", "-")
-    nested = Path(config.experiment.output_dir) / env_folder / config.training.algorithm / name
-    if nested.is_dir():
-        return nested
-    raise ConfigError.single(source, "play.experiment", f"no run folder at {direct} or {nested}")
-
-
-def resolve_model(run_dir: Path, name: str | None, source: str) -> Path:
-    """`model`, `best_model`, or a checkpoint name inside the run folder."""
-    stem = (name or "model").removesuffix(".zip")
-    for candidate in (run_dir / f"{stem}.zip", run_dir / "checkpoints" / f"{stem}.zip"):
-        if candidate.is_file():
-            return candidate
-    found = sorted(p.stem for p in [*run_dir.glob("*.zip"), *run_dir.glob("checkpoints/*.zip")])
-    raise ConfigError.single(source, "play.pretrained_model", f"no {stem}.zip in {run_dir}; found: {found or 'none'}")
 
 
 def play_episodes(model: Any, env: Any, seeds: list[int], record: bool) -> tuple[list[float], list[int], list[Any]]:
@@ -81,13 +60,41 @@ def write_video(frames: list[Any], videos_dir: Path, fps: int = 30) -> Path:
         return videos_dir / f"{stem}.gif"
 
 
-def _load_config(args: argparse.Namespace) -> tuple[ExperimentConfig, str]:
-    if args.config:
-        return load_config(args.config, args.overrides), args.config
-    if args.run:
-        source = str(RunLayout(Path(args.run)).config_yaml)
-        return load_config(source, args.overrides), source
-    raise ConfigError.single("ray-lab play", "--config", "pass --config FILE or --run DIR")
+def _found_config(where: PlaySource, overrides: list[str]) -> tuple[ExperimentConfig, str]:
+    """The `config.yaml` found with the model: a run folder's own, or the one beside the zip or in its artifact."""
+    if where.config_yaml is None:
+        message = (
+            f"no config.yaml found with {where.run_dir or where.model_zip} (looked beside it and in its "
+            "run folder); pass --config FILE, the config the model was trained with"
+        )
+        raise ConfigError.single("ray-lab play", "--config", message)
+    return load_config(where.config_yaml, overrides), str(where.config_yaml)
+
+
+def _pick_model(where: PlaySource, args: argparse.Namespace, config: ExperimentConfig, source: str) -> Path:
+    if where.model_zip is None:  # a run folder: --model or play.pretrained_model inside it
+        return resolve_model(where.home, args.model or config.play.pretrained_model, source)
+    if args.model:
+        message = f"--model picks a model inside a run folder; {where.spec} is a model file already"
+        raise ConfigError.single("ray-lab play", "--model", message)
+    return where.model_zip
+
+
+def load_play(args: argparse.Namespace) -> tuple[ExperimentConfig, str, PlaySource, Path]:
+    """The config, its source, what to play (`--run`, else the config's `play.experiment`) and the model zip.
+
+    The config is `--config` when given, else the one found with the model (:func:`_found_config`).
+    """
+    config = load_config(args.config, args.overrides) if args.config else None
+    if args.run is not None:
+        spec = args.run
+    elif config is not None:
+        spec = resolve_run_dir(config, args.config)
+    else:
+        raise ConfigError.single("ray-lab play", "--run", f"nothing to play: pass --run ({FORMS}) or --config FILE")
+    where = locate(spec, pretrained_cache(config), "--run" if args.run else "play.experiment")
+    config, source = (config, args.config) if config is not None else _found_config(where, args.overrides)
+    return config, source, where, _pick_model(where, args, config, source)
 
 
 def run_play(args: argparse.Namespace) -> int:
@@ -97,13 +104,12 @@ def run_play(args: argparse.Namespace) -> int:
     from ray_lab.learner.pretrained import check_compatible
     from ray_lab.tracking.progress import print_summary
 
-    config, source = _load_config(args)
-    run_dir = resolve_run_dir(config, args.run, source)
-    model_zip = resolve_model(run_dir, args.model or config.play.pretrained_model, source)
+    config, source, where, model_zip = load_play(args)
+    home = RunLayout(where.home)
     # A simulator player opens its window to watch (no -batchmode), or renders headless for --record.
     watch = "human" if config.environment.unity is not None else None
     render_mode = "rgb_array" if args.record else watch
-    env = build_local_env(config, 1, render_mode=render_mode, log_dir=RunLayout(run_dir).unity_dir)
+    env = build_local_env(config, 1, render_mode=render_mode, log_dir=home.unity_dir)
     try:
         check_compatible(model_zip, env.observation_space, env.action_space, source)
     except ConfigError:
@@ -121,6 +127,6 @@ def run_play(args: argparse.Namespace) -> int:
     rows = [(f"seed {s}", f"return {r:9.2f}   length {n}") for s, r, n in zip(seeds, returns, lengths, strict=True)]
     rows.append(("mean", f"return {np.mean(returns):9.2f} ± {np.std(returns):.2f}"))
     if args.record and frames:
-        rows.append(("video", str(write_video(frames, RunLayout(run_dir).videos_dir))))
+        rows.append(("video", str(write_video(frames, home.videos_dir))))
     print_summary(rows, title=f"ray-lab play: {model_zip}")
     return 0

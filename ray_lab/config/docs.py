@@ -50,6 +50,13 @@ null, as in the seed pipeline's files, whose schema (`experiment`, `environment`
   same W&B run, the folder's own `config.yaml`, from the latest checkpoint in `checkpoints/`, up to
   `total_timesteps` (see the README's "Resume"). `training.training.checkpoint_replay_buffer` decides
   whether off-policy checkpoints carry the replay buffer.
+- **Where did `monitor_gym` go?** `environment.video_wrapper: true` records training clips into the
+  run's `videos/`, and each finished clip is uploaded to the W&B run as `videos/train` at the timestep
+  it was seen (offline: into the offline run's `files/media/`, uploaded by `wandb sync`).
+- **How do I play a model from W&B?** `ray-lab play --run wandb:entity/project/run_id/model.zip` (or
+  a run folder, or a `.zip`). Model artifacts carry the model's VecNormalize statistics and the run's
+  `config.yaml`, so a downloaded model plays and continues training (`training.pretrained_model`) with
+  the statistics it was trained with.
 - **Where do the guide's `unity:`, `ros:` and `n_environments:` keys go?** They load as written (top
   level, the guide's names) and mean `environment.unity` (`build_path` → `build`, `headless_mode` →
   `batchmode`), the ROS 2 namespace root (`ros.node_name`), and `workers.num_workers` (one Unity

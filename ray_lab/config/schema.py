@@ -68,7 +68,11 @@ class EnvironmentSection(Section):
         description="Record each env's episode returns and lengths (gymnasium's `RecordEpisodeStatistics`, "
         "read by SB3 like its `Monitor`): `rollout/ep_rew_mean` in progress.csv.",
     )
-    video_wrapper: bool = Field(False, description="Record training videos into the run's `videos/` folder.")
+    video_wrapper: bool = Field(
+        False,
+        description="Record training videos into the run's `videos/` folder; with W&B each finished clip is "
+        "uploaded too (`videos/train`), like the seed's `monitor_gym`.",
+    )
     video_trigger: int = Field(5000, gt=0, description="Start a training video every this many vector steps.")
     video_length: int = Field(500, gt=0, description="Length of each training video, in steps.")
     unity: UnitySpec | None = Field(
@@ -176,7 +180,8 @@ class PlaySection(Section):
 
     experiment: str | None = Field(
         None,
-        description="Run folder to play: a path, or a folder name under `<output_dir>/<env id>/<algorithm>/`.",
+        description="What to play: a run folder (a path, or a folder name under "
+        "`<output_dir>/<env id>/<algorithm>/`), a model `.zip`, or `wandb:entity/project/run_id/file.zip`.",
     )
     pretrained_model: str | None = Field(
         "model", description="Model file in that folder: `model`, `best_model`, or a checkpoint name."
@@ -288,7 +293,11 @@ class TrackingSection(Section):
         description="`auto`: online when an API key is configured, else offline. `WANDB_MODE` overrides.",
     )
     tags: list[str] = Field(default_factory=list, description="W&B tags.")
-    log_model_artifacts: bool = Field(True, description="Upload checkpoints and the final model as W&B artifacts.")
+    log_model_artifacts: bool = Field(
+        True,
+        description="Upload checkpoints, the best and the final model as W&B artifacts, each with its "
+        "VecNormalize statistics and the run's `config.yaml` beside the zip.",
+    )
 
 
 class ExperimentConfig(Section):

@@ -9,14 +9,20 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_normalize
 
 from ray_lab.tracking.atomic import atomic_path, atomic_write_bytes
+from ray_lab.tracking.run_dir import vecnormalize_path_for
 
-
-def vecnormalize_path_for(model_zip: Path) -> Path:
-    """Where the VecNormalize statistics of `model_zip` live: `model.zip` → `model_vecnormalize.pkl`.
-
-    The run folder's final model also has the conventional `vecnormalize.pkl`, which is searched too.
-    """
-    return model_zip.with_name(f"{model_zip.stem}_vecnormalize.pkl")
+__all__ = [
+    "find_vecnormalize",
+    "load_replay_buffer",
+    "load_vecnormalize_stats",
+    "model_artifact_files",
+    "replay_buffer_path_for",
+    "resume_state_path_for",
+    "save_model",
+    "save_replay_buffer",
+    "save_vecnormalize",
+    "vecnormalize_path_for",
+]
 
 
 def save_model(model: BaseAlgorithm, path: Path, env: VecEnv | None = None) -> Path:
@@ -41,6 +47,13 @@ def find_vecnormalize(model_zip: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def model_artifact_files(model_zip: Path, config_yaml: Path) -> list[Path]:
+    """What goes into a model's W&B artifact beside the zip: its VecNormalize statistics (when it
+    has some, under the same name rule) and the run's `config.yaml` (when there is one)."""
+    companions = [vecnormalize_path_for(model_zip), config_yaml]
+    return [path for path in companions if path.is_file()]
 
 
 def load_vecnormalize_stats(path: Path) -> VecNormalize:

@@ -6,6 +6,7 @@ The worker counts and options come from :mod:`ray_lab.learner.plan` (re-exported
 from __future__ import annotations
 
 import inspect
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,15 @@ from stable_baselines3.common.vec_env import (
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.algorithms import default_policy, resolve_algorithm
-from ray_lab.learner.artifacts import find_vecnormalize, load_vecnormalize_stats
+from ray_lab.learner.artifacts import find_vecnormalize, load_vecnormalize_stats, vecnormalize_path_for
 from ray_lab.learner.plan import num_eval_envs, num_train_workers, train_env_factories, worker_options
 from ray_lab.learner.policy_kwargs import architecture_policy_kwargs
 from ray_lab.learner.schedules import apply_schedules
 from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.workers import RayVecEnv
 from ray_lab.workers.launch import LaunchedWorkers
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "algorithm_gamma",
@@ -142,10 +145,26 @@ def build_model(config: ExperimentConfig, env: VecEnv, device: str, pretrained: 
 
 
 def load_pretrained_vecnormalize(env: VecEnv, pretrained: Path) -> bool:
-    """Give `env`'s VecNormalize the pretrained model's statistics, when it saved some. True if loaded."""
+    """Give `env`'s VecNormalize the pretrained model's statistics, when it saved some. True if loaded.
+
+    A model played or continued with VecNormalize but without statistics beside it (a zip copied
+    alone, an artifact logged before they were included) gets a warning: it sees observations
+    normalized by fresh statistics, unlike those it was trained on.
+    """
     stats = find_vecnormalize(pretrained)
     target = unwrap_vec_normalize(env)
-    if stats is None or target is None:
+    if target is None:
+        return False
+    if stats is None:
+        logger.warning(
+            "warning: %s has no VecNormalize statistics beside it (looked for %s and %s) but "
+            "wrappers.vec_normalize is enabled: it starts from fresh statistics; copy the file from "
+            "its run folder beside the zip, or set wrappers.vec_normalize.enabled=false if it was "
+            "trained without VecNormalize",
+            pretrained,
+            vecnormalize_path_for(pretrained).name,
+            "vecnormalize.pkl",
+        )
         return False
     saved = load_vecnormalize_stats(stats)
     target.obs_rms = saved.obs_rms

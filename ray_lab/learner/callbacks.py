@@ -1,4 +1,4 @@
-"""Training callbacks: evenly spaced checkpoints, and live progress the driver can poll."""
+"""Training callbacks: evenly spaced checkpoints, live progress the driver can poll, and video uploads."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from ray_lab.learner.artifacts import save_model
 from ray_lab.learner.summary import ProgressState
 
-__all__ = ["CheckpointCallback", "ProgressCallback", "ProgressState", "checkpoint_points"]
+__all__ = ["CheckpointCallback", "ProgressCallback", "ProgressState", "VideoUploadCallback", "checkpoint_points"]
 
 
 class ProgressCallback(BaseCallback):
@@ -108,3 +108,40 @@ class CheckpointCallback(BaseCallback):
         if self.on_saved is not None:
             self.on_saved(path, self.num_timesteps)
         return path
+
+
+class VideoUploadCallback(BaseCallback):
+    """Hands each training video that `environment.video_wrapper` finishes in `videos_dir` to `upload`.
+
+    SB3's `VecVideoRecorder` writes `train-step-<a>-to-step-<b>.mp4` within the env step that ends
+    the clip; new files are uploaded after each rollout and when training ends, with the timestep
+    they were seen at. Videos already there when training starts (a resumed run) were uploaded then.
+    """
+
+    def __init__(self, videos_dir: Path, upload: Callable[[Path, int], None], pattern: str = "train-*.mp4") -> None:
+        super().__init__(verbose=0)
+        self.videos_dir = videos_dir
+        self.upload = upload
+        self.pattern = pattern
+        self.uploaded: list[Path] = []
+        self._seen: set[Path] = set()
+
+    def _videos(self) -> list[Path]:
+        if not self.videos_dir.is_dir():
+            return []
+        return sorted(p for p in self.videos_dir.glob(self.pattern) if p.is_file() and p not in self._seen)
+
+    def _on_training_start(self) -> None:
+        self._seen.update(self._videos())
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        for video in self._videos():
+            self._seen.add(video)
+            self.upload(video, self.num_timesteps)
+            self.uploaded.append(video)
+
+    def _on_training_end(self) -> None:
+        self._on_rollout_end()

@@ -23,9 +23,15 @@ from stable_baselines3.common.vec_env import VecEnv
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.evaluation.callback import EvalHistory, SeededEvalCallback, evaluation_points
 from ray_lab.evaluation.seeded import EpisodeResults
-from ray_lab.learner.artifacts import save_model
+from ray_lab.learner.artifacts import model_artifact_files, save_model
 from ray_lab.learner.build import build_eval_env, build_model, build_train_env, load_pretrained_vecnormalize
-from ray_lab.learner.callbacks import CheckpointCallback, ProgressCallback, ProgressState, checkpoint_points
+from ray_lab.learner.callbacks import (
+    CheckpointCallback,
+    ProgressCallback,
+    ProgressState,
+    VideoUploadCallback,
+    checkpoint_points,
+)
 from ray_lab.learner.logger import build_logger
 from ray_lab.learner.resume import restore_run_state, save_checkpoint
 from ray_lab.learner.startup import in_background, open_sink
@@ -41,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 RoundHook = Callable[[BaseAlgorithm, int, EpisodeResults], None]
 """Called after every evaluation round with the model, its timesteps and the round's results (sweeps report here)."""
+
+VIDEO_KEY = "videos/train"
+"""The W&B key of the training videos (`environment.video_wrapper`), logged at the timestep they were seen."""
 
 Saver = Callable[[Path], Path]
 """Writes a resumable checkpoint at a path (see :func:`ray_lab.learner.resume.save_checkpoint`)."""
@@ -76,7 +85,8 @@ def make_callbacks(
     def on_checkpoint(path: Path, timesteps: int) -> None:
         state.checkpoints += 1
         if config.tracking.log_model_artifacts:
-            sink.log_artifact(path, name=f"{layout.root.name}-checkpoint", aliases=[f"step-{timesteps}", "latest"])
+            aliases = [f"step-{timesteps}", "latest"]
+            log_model_artifact(sink, layout, path, f"{layout.root.name}-checkpoint", aliases)
 
     def on_round(timesteps: int, results: EpisodeResults) -> None:
         state.eval_return = results.mean_return
@@ -85,6 +95,8 @@ def make_callbacks(
             round_hook(model, timesteps, results)
 
     callbacks: list[BaseCallback] = [ProgressCallback(state, stop)]
+    if config.environment.video_wrapper and not isinstance(sink, NullSink):
+        callbacks.append(VideoUploadCallback(layout.videos_dir, lambda video, t: sink.log_video(video, VIDEO_KEY, t)))
     eval_callback = None
     if eval_env is not None:
         evaluated = max(start, history.last_timesteps) if history is not None else start
@@ -134,9 +146,19 @@ def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgo
         title=f"{config.training.algorithm.upper()} on {config.environment.name}",
     )
     if config.tracking.log_model_artifacts:
-        sink.log_artifact(layout.model_zip, name=f"{layout.root.name}-model", aliases=["final", "latest"])
+        log_model_artifact(sink, layout, layout.model_zip, f"{layout.root.name}-model", ["final", "latest"])
         if layout.best_model_zip.is_file():
-            sink.log_artifact(layout.best_model_zip, name=f"{layout.root.name}-best", aliases=["best"])
+            log_model_artifact(sink, layout, layout.best_model_zip, f"{layout.root.name}-best", ["best"])
+
+
+def log_model_artifact(sink: Sink, layout: RunLayout, model_zip: Path, name: str, aliases: list[str]) -> None:
+    """Log `model_zip` as artifact `name`, with its VecNormalize statistics and the run's `config.yaml` beside it.
+
+    A `wandb:` URI naming the zip then brings back everything `ray-lab play` and
+    `training.pretrained_model` need (see :func:`ray_lab.tracking.wandb_models.resolve_wandb_model`).
+    """
+    extra = model_artifact_files(model_zip, layout.config_yaml)
+    sink.log_artifact(model_zip, name=name, aliases=aliases, extra_files=extra)
 
 
 def save_stop_checkpoint(model: BaseAlgorithm, layout: RunLayout, save: Saver) -> Path:

@@ -186,6 +186,28 @@ def ensure_run_id(layout: RunLayout) -> str:
 _NUMBER = re.compile(r"\d+")
 
 
+def vecnormalize_path_for(model_zip: Path) -> Path:
+    """Where the VecNormalize statistics of `model_zip` live: `model.zip` → `model_vecnormalize.pkl`.
+
+    The same rule holds in a run folder, in a model artifact on W&B and in its download. The run
+    folder's final model may also have the conventional `vecnormalize.pkl` beside it.
+    """
+    return model_zip.with_name(f"{model_zip.stem}_vecnormalize.pkl")
+
+
+def find_run_config(model_zip: Path) -> Path | None:
+    """The `config.yaml` a model was trained with: beside the zip (a run folder, a downloaded
+    artifact), or in the run folder above `checkpoints/`; None when there is none."""
+    folders = [model_zip.parent]
+    if model_zip.parent.name == "checkpoints":
+        folders.append(model_zip.parent.parent)
+    for folder in folders:
+        candidate = RunLayout(folder).config_yaml
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _checkpoint_order(path: Path) -> tuple[int, float]:
     """Sort key: the last number in the file name (timesteps), then the modification time."""
     numbers = _NUMBER.findall(path.stem)

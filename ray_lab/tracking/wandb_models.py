@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ray_lab.tracking.run_dir import sanitize_component, vecnormalize_path_for
 from ray_lab.tracking.wandb_mode import api_key_configured
 
 PREFIX = "wandb:"
@@ -59,18 +60,33 @@ def _download_run_file(run: Any, name: str, root: Path) -> Path | None:
     return root / name
 
 
+def _download_companions(run: Any, name: str, root: Path) -> None:
+    """The run files that belong with model file `name`: its VecNormalize statistics and `config.yaml`."""
+    model = Path(name)
+    for companion in (vecnormalize_path_for(model), model.with_name("config.yaml")):
+        _download_run_file(run, companion.as_posix(), root)
+
+
 def _download_from_artifacts(run: Any, name: str, root: Path) -> Path | None:
-    """A file named `name` in one of the run's logged artifacts (how ray-lab uploads models)."""
+    """A file named `name` in one of the run's logged artifacts (how ray-lab uploads models).
+
+    The whole artifact is downloaded, into `root/<artifact name>-<version>/`: a ray-lab model
+    artifact holds the model's VecNormalize statistics and the run's `config.yaml` beside the zip,
+    found there by the same rules as in a run folder.
+    """
     for artifact in run.logged_artifacts():
         if name in artifact.manifest.entries:
-            return Path(artifact.get_entry(name).download(root=str(root)))
+            folder = root / sanitize_component(str(artifact.name).replace(":", "-"), "artifact name")
+            return Path(artifact.download(root=str(folder))) / name
     return None
 
 
 def resolve_wandb_model(uri: str, dest_dir: Path) -> Path:
     """Download the model that `uri` names into `dest_dir/<entity>/<project>/<run_id>/` and return it.
 
-    The file is looked up among the run's files first, then in the artifacts the run logged.
+    The file is looked up among the run's files first (with its `<stem>_vecnormalize.pkl` and
+    `config.yaml` beside it, when the run has them), then in the artifacts the run logged (the whole
+    artifact is downloaded, so the statistics and config it carries lie beside the zip).
 
     Raises:
         ValueError: `uri` is malformed.
@@ -92,7 +108,11 @@ def resolve_wandb_model(uri: str, dest_dir: Path) -> Path:
         import wandb
 
         run = wandb.Api(timeout=30).run(ref.run_path)
-        local = _download_run_file(run, ref.file, root) or _download_from_artifacts(run, ref.file, root)
+        local = _download_run_file(run, ref.file, root)
+        if local is not None:
+            _download_companions(run, ref.file, root)
+        else:
+            local = _download_from_artifacts(run, ref.file, root)
     except Exception as exc:  # network, auth, missing run: all reported the same way
         raise RuntimeError(f"cannot download {uri}: {type(exc).__name__}: {exc}") from exc
     if local is None or not local.is_file():

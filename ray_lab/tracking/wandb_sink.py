@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -19,15 +19,7 @@ from ray_lab.tracking.redact import scrub_secrets
 from ray_lab.tracking.wandb_mode import ConfigMode, RunMode, resolve_mode
 from ray_lab.tracking.wandb_models import WandbModelRef, parse_wandb_uri, resolve_wandb_model
 
-__all__ = [
-    "STEP_METRIC",
-    "NullSink",
-    "Sink",
-    "WandbModelRef",
-    "WandbSink",
-    "parse_wandb_uri",
-    "resolve_wandb_model",
-]
+__all__ = ["STEP_METRIC", "NullSink", "Sink", "WandbModelRef", "WandbSink", "parse_wandb_uri", "resolve_wandb_model"]
 
 STEP_METRIC = "global_step"
 DEFAULT_INIT_TIMEOUT_S = 60.0
@@ -51,8 +43,18 @@ class Sink(Protocol):
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         """Record scalar `metrics` at timestep `step`."""
 
-    def log_artifact(self, path: Path, name: str, type: str = "model", aliases: list[str] | None = None) -> None:
-        """Store the file (or folder) at `path` as a versioned artifact `name`."""
+    def log_artifact(
+        self,
+        path: Path,
+        name: str,
+        type: str = "model",
+        aliases: list[str] | None = None,
+        extra_files: Sequence[Path] = (),
+    ) -> None:
+        """Store the file (or folder) at `path`, and `extra_files` beside it, as a versioned artifact `name`."""
+
+    def log_video(self, path: Path, key: str, step: int) -> None:
+        """Upload the video file at `path` under `key` at timestep `step`."""
 
     def summary(self, values: Mapping[str, Any]) -> None:
         """Set final values shown in the run's summary."""
@@ -77,8 +79,18 @@ class NullSink:
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         """Drop `metrics`."""
 
-    def log_artifact(self, path: Path, name: str, type: str = "model", aliases: list[str] | None = None) -> None:
+    def log_artifact(
+        self,
+        path: Path,
+        name: str,
+        type: str = "model",
+        aliases: list[str] | None = None,
+        extra_files: Sequence[Path] = (),
+    ) -> None:
         """Drop the artifact."""
+
+    def log_video(self, path: Path, key: str, step: int) -> None:
+        """Drop the video."""
 
     def summary(self, values: Mapping[str, Any]) -> None:
         """Drop `values`."""
@@ -247,31 +259,56 @@ class WandbSink:
             return
         self._run.log({**metrics, STEP_METRIC: int(step)})
 
-    def log_artifact(self, path: Path, name: str, type: str = "model", aliases: list[str] | None = None) -> None:
+    def log_artifact(
+        self,
+        path: Path,
+        name: str,
+        type: str = "model",
+        aliases: list[str] | None = None,
+        extra_files: Sequence[Path] = (),
+    ) -> None:
         """Store the file or folder at `path` as a new version of artifact `name`.
 
-        The content is copied now into `<local_dir>/artifacts/`, and the artifact refers to that
-        copy: it stays valid for a later `wandb sync` of an offline run even when `path` changes
-        afterwards (wandb's own staging copies do not outlive the process). Online, the copies
-        are removed by `finish()` once uploaded; offline they stay until the run is synced.
+        `extra_files` go into the artifact beside it under their own names (a model's VecNormalize
+        statistics and the run's `config.yaml`). The content is copied now into
+        `<local_dir>/artifacts/`, and the artifact refers to that copy: it stays valid for a later
+        `wandb sync` of an offline run even when `path` changes afterwards (wandb's own staging
+        copies do not outlive the process). Online, the copies are removed by `finish()` once
+        uploaded; offline they stay until the run is synced.
 
         Raises:
-            FileNotFoundError: nothing exists at `path`.
+            FileNotFoundError: nothing exists at `path` or at one of `extra_files`.
         """
-        source = Path(path)
-        if not source.exists():
-            raise FileNotFoundError(f"cannot log artifact {name!r}: {source} does not exist")
+        sources = [Path(path), *(Path(extra) for extra in extra_files)]
+        for source in sources:
+            if not source.exists():
+                raise FileNotFoundError(f"cannot log artifact {name!r}: {source} does not exist")
         if self._finished or self.mode == "disabled":
             return
         safe_name = artifact_name(name)
         self._artifacts_logged += 1
-        snapshot = _snapshot(source, self.local_dir / "artifacts" / f"{self._artifacts_logged:04d}-{safe_name}")
-        artifact = self._wandb.Artifact(name=safe_name, type=type, metadata={"source": source.name})
-        if snapshot.is_dir():
-            artifact.add_dir(str(snapshot), policy="immutable")
-        else:
-            artifact.add_file(str(snapshot), name=source.name, policy="immutable")
+        folder = self.local_dir / "artifacts" / f"{self._artifacts_logged:04d}-{safe_name}"
+        artifact = self._wandb.Artifact(name=safe_name, type=type, metadata={"source": sources[0].name})
+        for source in sources:
+            snapshot = _snapshot(source, folder)
+            if snapshot.is_dir():
+                artifact.add_dir(str(snapshot), policy="immutable")
+            else:
+                artifact.add_file(str(snapshot), name=source.name, policy="immutable")
         self._run.log_artifact(artifact, aliases=list(aliases) if aliases else None)
+
+    def log_video(self, path: Path, key: str, step: int) -> None:
+        """Upload the video at `path` (mp4 or gif) as `key` at timestep `step`; ignored after `finish()`.
+
+        Offline, wandb copies it into the run's `files/media/videos/` now (`wandb sync` uploads it).
+        """
+        video = Path(path)
+        if not video.is_file():
+            raise FileNotFoundError(f"cannot log video {key!r}: {video} is not a file")
+        if self._finished or self.mode == "disabled":
+            return
+        media = self._wandb.Video(str(video))  # the format comes from the extension
+        self._run.log({key: media, STEP_METRIC: int(step)})
 
     def summary(self, values: Mapping[str, Any]) -> None:
         """Set summary values of the run (redacted like the config); ignored after `finish()`."""
