@@ -297,7 +297,9 @@ def test_training_scales_gpu_and_unity_nodes_up_then_down(fake_cluster: FakeClus
         scale_down_s = time.time() - trained_at
         monitor_log = fake_cluster.monitor_log()
         for node_type in ("gpu_learner", "simulator"):
-            assert re.search(rf"Adding \d+ node\(s\) of type {node_type}\.", monitor_log), f"no {node_type} added"
+            # the event summary ("Adding ...") is flushed by the monitor loop, the launcher's own line at once
+            launched = rf"Adding \d+ node\(s\) of type {node_type}\.|Launching \d+ nodes, type {node_type}\."
+            assert re.search(launched, monitor_log), f"no {node_type} added"
             assert re.search(rf"Removing \d+ nodes of type {node_type} \(idle\)", monitor_log), f"{node_type} kept"
         print(
             f"GPU node up {joined['GPU']:.1f} s and unity node up {joined['unity']:.1f} s after the training started; "

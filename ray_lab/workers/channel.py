@@ -52,17 +52,22 @@ DEFAULT_SEND_TIMEOUT_S = 600.0
 LOST_PEER_S = 6
 """A TCP channel whose peer stops answering at all (its node lost, powered off or cut off) fails after
 about this many seconds, even while it waits for a long step: keepalive probes every second after 2 s
-idle, 3 unanswered end it; unacknowledged data ends it after the same time (Linux `TCP_USER_TIMEOUT`)."""
+idle, 3 unanswered end it. On the learner's side, a request left unacknowledged ends it after the same
+time (Linux `TCP_USER_TIMEOUT`). Workers do not set that: it also counts time spent behind a full
+receive window, and a worker's large reply may wait while the learner reads another worker's."""
 
 
-def tune_tcp(sock: socket.socket) -> None:
-    """No Nagle delay, and a lost peer detected in about :data:`LOST_PEER_S` (options Linux lacks are skipped)."""
+def tune_tcp(sock: socket.socket, *, requests: bool = False) -> None:
+    """No Nagle delay, and a lost peer detected in about :data:`LOST_PEER_S` (options Linux lacks are skipped).
+
+    ``requests``: this end sends the small requests (the learner), so unacknowledged data also ends it.
+    """
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     for name, value in (("TCP_KEEPIDLE", 2), ("TCP_KEEPINTVL", 1), ("TCP_KEEPCNT", 3)):
         if hasattr(socket, name):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
-    if hasattr(socket, "TCP_USER_TIMEOUT"):
+    if requests and hasattr(socket, "TCP_USER_TIMEOUT"):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, LOST_PEER_S * 1000)
 
 
@@ -171,7 +176,7 @@ def connect(address: ChannelAddress, token: bytes, timeout_s: float) -> socket.s
         sock.settimeout(timeout_s)
         sock.connect(target)
         if address.family == "tcp":
-            tune_tcp(sock)
+            tune_tcp(sock, requests=True)
         sock.sendall(token)
         if not hmac.compare_digest(bytes(recv_exact(sock, len(ACK), deadline)), ACK):
             raise ConnectionError(f"the worker at {address} answered the handshake with an unknown protocol")
