@@ -295,12 +295,19 @@ def test_training_scales_gpu_and_unity_nodes_up_then_down(fake_cluster: FakeClus
             )
             time.sleep(POLL_INTERVAL_S)
         scale_down_s = time.time() - trained_at
-        monitor_log = fake_cluster.monitor_log()
+        # The monitor writes its event summary ("Adding ...", "Removing ...") on its next update, seconds
+        # after the nodes changed: wait for it rather than read the log once.
+        expected = []
         for node_type in ("gpu_learner", "simulator"):
-            # the event summary ("Adding ...") is flushed by the monitor loop, the launcher's own line at once
-            launched = rf"Adding \d+ node\(s\) of type {node_type}\.|Launching \d+ nodes, type {node_type}\."
-            assert re.search(launched, monitor_log), f"no {node_type} added"
-            assert re.search(rf"Removing \d+ nodes of type {node_type} \(idle\)", monitor_log), f"{node_type} kept"
+            expected.append(rf"Adding \d+ node\(s\) of type {node_type}\.|Launching \d+ nodes, type {node_type}\.")
+            expected.append(rf"Removing \d+ nodes of type {node_type} \(idle\)")
+        deadline = time.monotonic() + 60
+        missing = expected
+        while missing and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL_S)
+            monitor_log = fake_cluster.monitor_log()
+            missing = [pattern for pattern in expected if not re.search(pattern, monitor_log)]
+        assert not missing, f"the monitor log lacks {missing}:\n{fake_cluster.monitor_log()[-3000:]}"
         print(
             f"GPU node up {joined['GPU']:.1f} s and unity node up {joined['unity']:.1f} s after the training started; "
             f"training done after {trained_at - started_at:.1f} s; workers gone {scale_down_s:.1f} s after that"
