@@ -11,12 +11,13 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from ros_tcp_helpers import STEP, STEP_TYPE, step_types, wait_until
 
 from unity_workers.envs import UnityEnv
 from unity_workers.envs.ros_session import RosTcpSession
@@ -26,18 +27,12 @@ from unity_workers.ros_tcp.admission import MAX_PENDING, TOKEN_COMMAND, TOKEN_EN
 from unity_workers.ros_tcp.framing import KEEPALIVE_FRAME, FrameReader, encode_frame, encode_syscommand
 from unity_workers.spec import UnitySpec
 
-STEP = "/env_0/step"
-STEP_TYPE = "interfaces_pkg/EnvironmentStep"
-STEP_SRV = "float32[] action\n---\nfloat32[] state\nfloat32 reward\nbool terminated\n"
 DEADLINE_S = 1.0  # the bridges' token deadline here (5 s by default)
 
 
 @pytest.fixture(scope="module")
 def types(tmp_path_factory: pytest.TempPathFactory) -> MessageTypes:
-    root: Path = tmp_path_factory.mktemp("interfaces")
-    (root / "interfaces_pkg" / "srv").mkdir(parents=True)
-    (root / "interfaces_pkg" / "srv" / "EnvironmentStep.srv").write_text(STEP_SRV)
-    return MessageTypes(root)
+    return step_types(tmp_path_factory.mktemp("interfaces"))
 
 
 @pytest.fixture
@@ -65,15 +60,6 @@ def serve_step(bridge: RosTcpBridge, types: MessageTypes, token: str | None) -> 
 
 def step_reward(bridge: RosTcpBridge, value: float) -> float:
     return float(bridge.call_unity_service(STEP, {"action": [value]}, timeout_s=5).reward)
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def received_until_closed(sock: socket.socket, timeout_s: float = 5.0) -> bytes:

@@ -103,6 +103,18 @@ def pools() -> Iterator[list[tuple[RayVecEnv, set[int]]]]:
         kill_leftovers(pids)
 
 
+def start_pool(
+    pools: list[tuple[RayVecEnv, set[int]]], unity: list[EnvFactory], options: WorkerOptions
+) -> tuple[RayVecEnv, int, set[int]]:
+    """A reset pool of ``unity``, its worker's pid and the processes below it then (closed with ``pools``)."""
+    venv = RayVecEnv(unity, options)
+    pid = worker_pid(venv)
+    started = descendants(pid)
+    pools.append((venv, started))
+    venv.reset()
+    return venv, pid, started
+
+
 LAUNCHER = """\
 import sys, time
 from pathlib import Path
@@ -142,11 +154,7 @@ def test_a_player_ends_when_the_process_that_started_it_is_killed(tmp_path: Path
 @pytest.mark.usefixtures("ray_session")
 def test_players_exit_when_their_worker_is_killed(tmp_path: Path, pools: list[Any]) -> None:
     options = WorkerOptions(envs_per_worker=2, max_restarts=0, transport="actor", step_timeout_s=60)
-    venv = RayVecEnv(factories(tmp_path, 2, []), options)
-    pid = worker_pid(venv)
-    started = descendants(pid)
-    pools.append((venv, started))
-    venv.reset()
+    venv, pid, started = start_pool(pools, factories(tmp_path, 2, []), options)
     venv.step(np.stack([ACTION, ACTION]))
     assert len(started) == 4, started  # a guard and a player per env
     os.kill(pid, signal.SIGKILL)
@@ -156,11 +164,7 @@ def test_players_exit_when_their_worker_is_killed(tmp_path: Path, pools: list[An
 @pytest.mark.usefixtures("ray_session")
 def test_a_spent_restart_quota_leaves_no_player_behind(tmp_path: Path, pools: list[Any]) -> None:
     unity = factories(tmp_path, 1, ["--hang-after-steps", "2"], step_timeout_s=0.5, max_restarts=1)
-    venv = RayVecEnv(unity, WorkerOptions(envs_per_worker=1, max_restarts=0, step_timeout_s=60))
-    pid = worker_pid(venv)
-    seen = descendants(pid)
-    pools.append((venv, seen))
-    venv.reset()
+    venv, pid, seen = start_pool(pools, unity, WorkerOptions(envs_per_worker=1, max_restarts=0, step_timeout_s=60))
     with pytest.raises(WorkerError, match="restart quota exceeded") as info:
         for _ in range(20):
             seen |= descendants(pid)
@@ -175,11 +179,7 @@ def test_a_spent_restart_quota_leaves_no_player_behind(tmp_path: Path, pools: li
 @pytest.mark.usefixtures("ray_session")
 def test_closing_a_failed_pool_ends_its_players(tmp_path: Path, pools: list[Any]) -> None:
     unity = factories(tmp_path, 2, ["--hang-after-steps", "1"], step_timeout_s=60, max_restarts=0)
-    venv = RayVecEnv(unity, WorkerOptions(envs_per_worker=2, max_restarts=0, step_timeout_s=1.5))
-    pid = worker_pid(venv)
-    started = descendants(pid)
-    pools.append((venv, started))
-    venv.reset()
+    venv, pid, started = start_pool(pools, unity, WorkerOptions(envs_per_worker=2, max_restarts=0, step_timeout_s=1.5))
     venv.step(np.stack([ACTION, ACTION]))
     with pytest.raises(WorkerTimeoutError):
         venv.step(np.stack([ACTION, ACTION]))

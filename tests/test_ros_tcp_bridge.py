@@ -8,12 +8,12 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+from ros_tcp_helpers import STEP, step_types, wait_until
 
 from unity_workers.ros_tcp import MessageTypes, RosTcpBridge, UnityLikeClient
 from unity_workers.ros_tcp.framing import (
@@ -25,16 +25,10 @@ from unity_workers.ros_tcp.framing import (
     encode_syscommand,
 )
 
-STEP = "/env_0/step"
-STEP_SRV = "float32[] action\n---\nfloat32[] state\nfloat32 reward\nbool terminated\n"
-
 
 @pytest.fixture(scope="module")
 def types(tmp_path_factory: pytest.TempPathFactory) -> MessageTypes:
-    root: Path = tmp_path_factory.mktemp("interfaces")
-    (root / "interfaces_pkg" / "srv").mkdir(parents=True)
-    (root / "interfaces_pkg" / "srv" / "EnvironmentStep.srv").write_text(STEP_SRV)
-    return MessageTypes(root)
+    return step_types(tmp_path_factory.mktemp("interfaces"))
 
 
 @pytest.fixture
@@ -52,15 +46,6 @@ def connect(bridge: RosTcpBridge, types: MessageTypes) -> UnityLikeClient:
 def step_handler(request: Any) -> dict[str, Any]:
     action = np.asarray(request.action)
     return {"state": action * 2, "reward": float(action.sum()), "terminated": len(action) > 2}
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def serve_step(bridge: RosTcpBridge, types: MessageTypes) -> UnityLikeClient:

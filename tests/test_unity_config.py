@@ -84,7 +84,18 @@ unity:
         None,
         2.0,
     )
-    assert unity.ros2_namespace == "/train" and config.workers.num_workers == 3
+    assert unity.ros2_namespace == "/train"
+    # The guide means one Unity instance per env: 3 envs in all, one per worker.
+    assert (config.workers.num_workers, config.workers.envs_per_worker, config.num_envs) == (3, 1, 3)
+
+
+def test_seed_n_environments_with_a_worker_count_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "seed.yaml", "n_environments: 3\nworkers: {envs_per_worker: 4}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems
+    assert problem.key == "n_environments" and "workers.envs_per_worker" in problem.message
+    assert str(path) in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["OWN_RESET_SRV", "Constant", "FieldMapSpec", "SpaceSpec", "UnitySpec"]
+__all__ = ["OWN_RESET_SRV", "PLAYER_CLOSE_S", "Constant", "FieldMapSpec", "SpaceSpec", "UnitySpec"]
 
 OWN_RESET_SRV = "ray_lab_interfaces/EnvironmentReset"
-PLAYER_CLOSE_S = 5.0
-"""How long closing a failed player may take: SIGTERM, then SIGKILL (`UnityProcess.close`'s default)."""
 """ray-lab's own reset service type; its requests get ``reset: true`` unless `fields.reset_request` is given."""
+PLAYER_CLOSE_S = 5.0
+"""How long closing a failed player may take: SIGTERM, then SIGKILL (the default of `UnityProcess.close`)."""
 
 Scalar = bool | int | float | str
 Constant = Scalar | list[Scalar]

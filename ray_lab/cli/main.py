@@ -37,8 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train Stable-Baselines3 agents on Ray env-worker actors from a YAML config.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_train_args(commands.add_parser("train", help="train an agent"))
+    _add_play_args(commands.add_parser("play", help="replay a trained model over the seeded evaluation episodes"))
+    _add_sweep_args(commands.add_parser("sweep", help="tune hyperparameters with Ray Tune from a sweep spec"))
+    _add_submit_args(commands.add_parser("submit", help="check a config or sweep spec here, then run it as a Ray job"))
+    return parser
 
-    train = commands.add_parser("train", help="train an agent")
+
+def _add_train_args(train: argparse.ArgumentParser) -> None:
     _add_config_args(train, required=False)
     train.add_argument(
         "--resume",
@@ -47,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with the folder's own config.yaml (no --config/--set) and the same W&B run",
     )
 
-    play = commands.add_parser("play", help="replay a trained model over the seeded evaluation episodes")
+
+def _add_play_args(play: argparse.ArgumentParser) -> None:
     _add_config_args(play, required=False)
     play.add_argument(
         "--run",
@@ -59,12 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--episodes", type=int, help="episodes to play (default: evaluation.num_episodes)")
     play.add_argument("--record", action="store_true", help="write an mp4 (or gif) into the run's videos/")
 
-    sweep = commands.add_parser("sweep", help="tune hyperparameters with Ray Tune from a sweep spec")
+
+def _add_sweep_args(sweep: argparse.ArgumentParser) -> None:
     which = sweep.add_mutually_exclusive_group(required=True)
     which.add_argument("--spec", "-s", help="sweep spec YAML (configs/sweeps/*.yaml)")
     which.add_argument("--resume", metavar="DIR", help="continue the interrupted sweep in this sweep folder")
 
-    submit = commands.add_parser("submit", help="check a config or sweep spec here, then run it as a Ray job")
+
+def _add_submit_args(submit: argparse.ArgumentParser) -> None:
     submit.add_argument("--address", required=True, help="the cluster's dashboard/job address, http://HEAD:8265")
     job = submit.add_mutually_exclusive_group(required=True)
     job.add_argument("--config", "-c", help="experiment YAML: runs `ray-lab train` on the cluster")
@@ -78,7 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MIB",
         help=f"refuse a working directory with more files to upload than this (default {DEFAULT_MAX_UPLOAD_MIB:g})",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -108,15 +108,7 @@ def run_train(config_path: str | None, overrides: Sequence[str], resume: str | N
     """
     from ray_lab.cli.ray_connect import RayStart
 
-    run_dir: Path | None = None
-    checkpoint: Path | None = None
-    if resume is not None:
-        from ray_lab.cli.resume import check_resume
-
-        target = check_resume(resume, config_path, overrides)
-        path, overrides, run_dir, checkpoint = target.config_yaml, (), target.run_dir, target.checkpoint
-    else:
-        path = Path(config_path) if config_path else default_config_path()
+    path, overrides, run_dir, checkpoint = _train_source(config_path, overrides, resume)
     parsed = parse_config(path, overrides)
     local = not os.environ.get("RAY_ADDRESS")  # a Ray of our own: the learner runs in this process
     ray_start = RayStart.begin()  # Ray's daemons come up (seconds) while the checks import SB3 and torch
@@ -132,7 +124,31 @@ def run_train(config_path: str | None, overrides: Sequence[str], resume: str | N
     except BaseException:
         ray_start.abandon()
         raise
+    return _train_checked(config, path, pretrained, checkpoint, run_dir, local, ray_start)
 
+
+def _train_source(
+    config_path: str | None, overrides: Sequence[str], resume: str | None
+) -> tuple[Path, Sequence[str], Path | None, Path | None]:
+    """The config file and overrides to train with; resuming, the run folder's own, the folder and its checkpoint."""
+    if resume is None:
+        return (Path(config_path) if config_path else default_config_path()), overrides, None, None
+    from ray_lab.cli.resume import check_resume
+
+    target = check_resume(resume, config_path, overrides)
+    return target.config_yaml, (), target.run_dir, target.checkpoint
+
+
+def _train_checked(
+    config: ExperimentConfig,
+    path: Path,
+    pretrained: Path | None,
+    checkpoint: Path | None,
+    run_dir: Path | None,
+    local: bool,
+    ray_start: RayStart,
+) -> int:
+    """Train the checked `config` (resuming from `checkpoint` in `run_dir` when given); returns the exit code."""
     from ray_lab.learner.actor import run_training
     from ray_lab.tracking.console import print_config
     from ray_lab.tracking.progress import print_summary

@@ -59,8 +59,9 @@ null, as in the seed pipeline's files, whose schema (`experiment`, `environment`
   the statistics it was trained with.
 - **Where do the guide's `unity:`, `ros:` and `n_environments:` keys go?** They load as written (top
   level, the guide's names) and mean `environment.unity` (`build_path` → `build`, `headless_mode` →
-  `batchmode`), the ROS 2 namespace root (`ros.node_name`), and `workers.num_workers` (one Unity
-  instance per env worker). New configs use `environment.unity` directly; see `docs/unity.md`.
+  `batchmode`), the ROS 2 namespace root (`ros.node_name`), and `workers.num_workers: N` with
+  `workers.envs_per_worker: 1` (N envs in all, one Unity instance per env worker). New configs use
+  `environment.unity` directly; see `docs/unity.md`.
 - **Where is the training script?** `ray-lab train --config FILE` (or `python -m ray_lab train ...`),
   for gymnasium envs and simulators alike.
 

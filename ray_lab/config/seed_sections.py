@@ -7,10 +7,11 @@ The seed pipeline's guide documents (but its config.yml never had) these keys::
     unity: {build_path: build/Playground.x86_64, headless_mode: false, pause: false, sample_time: 0.0, time_scale: 1.0}
 
 They load here: `unity` becomes `environment.unity` (`build_path` → `build`, `headless_mode` →
-`batchmode`, a `sample_time`/`time_scale` of 0 means "not set"), `n_environments` becomes
-`workers.num_workers` (one env per worker, one Unity instance per actor). `ros` named the ROS 2
-node that ran the seed's training; ray-lab needs none (each bridge is its own node when rclpy is
-installed), so `ros.node_name` becomes the ROS 2 namespace root and `ros.package_name` is accepted.
+`batchmode`, a `sample_time`/`time_scale` of 0 means "not set"), `n_environments: N` becomes
+`workers.num_workers: N` with `workers.envs_per_worker: 1` (N envs in all, one Unity instance per
+actor). `ros` named the ROS 2 node that ran the seed's training; ray-lab needs none (each bridge is
+its own node when rclpy is installed), so `ros.node_name` becomes the ROS 2 namespace root and
+`ros.package_name` is accepted.
 """
 
 from __future__ import annotations
@@ -62,7 +63,19 @@ def lift_seed_sections(data: dict[str, Any], source: str) -> dict[str, Any]:
     if environment:
         data["environment"] = environment
     if "n_environments" in data:
-        workers = dict(data.get("workers") or {})
-        workers.setdefault("num_workers", data.pop("n_environments"))
-        data["workers"] = workers
+        data["workers"] = _one_env_per_worker(data.pop("n_environments"), data.get("workers"), source)
     return data
+
+
+def _one_env_per_worker(count: Any, workers: Any, source: str) -> dict[str, Any]:
+    """The seed's `n_environments: N`: N envs in all, one Unity instance per env worker."""
+    workers = dict(workers or {})
+    both = sorted(key for key in ("num_workers", "envs_per_worker") if key in workers)
+    if both:
+        keys = " and ".join(f"workers.{key}" for key in both)
+        raise ConfigError.single(
+            source, "n_environments", f"set together with {keys}; keep one (n_environments: N means N workers of 1 env)"
+        )
+    workers["num_workers"] = count
+    workers["envs_per_worker"] = 1
+    return workers

@@ -220,17 +220,23 @@ def _run_in_process(
             resume,
         )
         thread.start()
-        with sigterm_as_interrupt():
-            try:
-                with TrainingProgress(config.loop.total_timesteps) as bar:
-                    finished = False
-                    while not finished:
-                        finished = thread.done.wait(POLL_INTERVAL_S)
-                        snap = learner.progress()
-                        bar.update(int(snap["timesteps"]), snap["train_return"], snap["eval_return"])
-            except KeyboardInterrupt as interrupt:
-                print(stop_message(interrupt), flush=True)
-                learner.request_stop()
-            return thread.outcome()
+        return _follow_thread(thread, config.loop.total_timesteps)
     finally:
         remove_placement_group(group)
+
+
+def _follow_thread(thread: _LearnerThread, total_timesteps: int) -> RunSummary:
+    """Show the learner's progress until it finishes; Ctrl-C or SIGTERM asks it to stop, then waits for it."""
+    learner = thread.learner
+    with sigterm_as_interrupt():
+        try:
+            with TrainingProgress(total_timesteps) as bar:
+                finished = False
+                while not finished:
+                    finished = thread.done.wait(POLL_INTERVAL_S)
+                    snap = learner.progress()
+                    bar.update(int(snap["timesteps"]), snap["train_return"], snap["eval_return"])
+        except KeyboardInterrupt as interrupt:
+            print(stop_message(interrupt), flush=True)
+            learner.request_stop()
+        return thread.outcome()

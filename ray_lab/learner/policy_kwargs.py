@@ -145,7 +145,18 @@ def build_policy_kwargs(
         "activation_fn": activation_fn,
         "share_features_extractor": share_features_extractor,
     }
-    kwargs = {key: value for key, value in direct.items() if value is not None}
+    kwargs = _merge_extra({key: value for key, value in direct.items() if value is not None}, extra)
+    _check_accepted(kwargs, algorithm)
+    if "net_arch" in kwargs:
+        kwargs["net_arch"] = _check_net_arch(kwargs["net_arch"], algorithm)
+    if "features_extractor_kwargs" in kwargs and not isinstance(kwargs["features_extractor_kwargs"], dict):
+        raise ValueError(f"features_extractor_kwargs must be a mapping, got {kwargs['features_extractor_kwargs']!r}")
+    _resolve_names(kwargs)
+    return kwargs
+
+
+def _merge_extra(kwargs: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    """``kwargs`` with the non-``None`` values of ``extra`` added (in place); a key given twice must agree."""
     for key, value in (extra or {}).items():
         if value is None:
             continue
@@ -154,29 +165,27 @@ def build_policy_kwargs(
                 f"policy kwarg '{key}' is given twice with different values: {kwargs[key]!r} and {value!r}"
             )
         kwargs[key] = value
+    return kwargs
 
+
+def _check_accepted(kwargs: dict[str, Any], algorithm: type[BaseAlgorithm]) -> None:
+    """Drop an unaccepted ``share_features_extractor`` (with a warning); refuse any other unaccepted key."""
     accepted = policy_parameter_names(algorithm)
     name = algorithm.__name__
-    if accepted is not None:
-        if "share_features_extractor" in kwargs and "share_features_extractor" not in accepted:
-            logger.warning(
-                "share_features_extractor=%s ignored: %s policies have a single network",
-                kwargs.pop("share_features_extractor"),
-                name,
-            )
-        unknown = [key for key in kwargs if key not in accepted]
-        if unknown:
-            problems = "; ".join(f"'{key}'{did_you_mean(str(key), accepted)}" for key in unknown)
-            raise ValueError(
-                f"{name} policies do not accept {problems}; accepted policy kwargs: {', '.join(sorted(accepted))}"
-            )
-
-    if "net_arch" in kwargs:
-        kwargs["net_arch"] = _check_net_arch(kwargs["net_arch"], algorithm)
-    if "features_extractor_kwargs" in kwargs and not isinstance(kwargs["features_extractor_kwargs"], dict):
-        raise ValueError(f"features_extractor_kwargs must be a mapping, got {kwargs['features_extractor_kwargs']!r}")
-    _resolve_names(kwargs)
-    return kwargs
+    if accepted is None:
+        return
+    if "share_features_extractor" in kwargs and "share_features_extractor" not in accepted:
+        logger.warning(
+            "share_features_extractor=%s ignored: %s policies have a single network",
+            kwargs.pop("share_features_extractor"),
+            name,
+        )
+    unknown = [key for key in kwargs if key not in accepted]
+    if unknown:
+        problems = "; ".join(f"'{key}'{did_you_mean(str(key), accepted)}" for key in unknown)
+        raise ValueError(
+            f"{name} policies do not accept {problems}; accepted policy kwargs: {', '.join(sorted(accepted))}"
+        )
 
 
 def architecture_policy_kwargs(

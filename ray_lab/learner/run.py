@@ -1,7 +1,8 @@
 """One training run, top to bottom: envs on workers → model → learn with eval rounds → run folder.
 
 This runs inside the learner actor (see `ray_lab.learner.actor`), on the node that holds the
-learner's bundle; the env workers it starts sit in the same placement group.
+learner's bundle; the env workers it starts sit in the same placement group. Its callbacks are
+made in :mod:`ray_lab.learner.run_callbacks`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +21,14 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnv
 
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.evaluation.callback import EvalHistory, SeededEvalCallback, evaluation_points
-from ray_lab.evaluation.seeded import EpisodeResults
-from ray_lab.learner.artifacts import model_artifact_files, save_model
+from ray_lab.evaluation.callback import EvalHistory, SeededEvalCallback
+from ray_lab.learner.artifacts import save_model
 from ray_lab.learner.build import build_eval_env, build_model, build_train_env, load_pretrained_vecnormalize
-from ray_lab.learner.callbacks import (
-    CheckpointCallback,
-    ProgressCallback,
-    ProgressState,
-    VideoUploadCallback,
-    checkpoint_points,
-)
+from ray_lab.learner.callbacks import ProgressState
 from ray_lab.learner.logger import build_logger
-from ray_lab.learner.resume import restore_run_state, save_checkpoint
+from ray_lab.learner.resume import restore_run_state
+from ray_lab.learner.run_callbacks import VIDEO_KEY as VIDEO_KEY
+from ray_lab.learner.run_callbacks import RoundHook, Saver, checkpoint_saver, log_model_artifact, make_callbacks
 from ray_lab.learner.startup import in_background, open_sink
 from ray_lab.learner.summary import RunSummary
 from ray_lab.tracking.atomic import atomic_write_text
@@ -43,96 +38,6 @@ from ray_lab.tracking.wandb_sink import NullSink, Sink
 from ray_lab.workers.launch import LaunchedWorkers, kill_actors
 
 logger = logging.getLogger(__name__)
-
-
-RoundHook = Callable[[BaseAlgorithm, int, EpisodeResults], None]
-"""Called after every evaluation round with the model, its timesteps and the round's results (sweeps report here)."""
-
-VIDEO_KEY = "videos/train"
-"""The W&B key of the training videos (`environment.video_wrapper`), logged at the timestep they were seen."""
-
-Saver = Callable[[Path], Path]
-"""Writes a resumable checkpoint at a path (see :func:`ray_lab.learner.resume.save_checkpoint`)."""
-
-
-def _points(points: list[int], start: int, resume: bool) -> list[int]:
-    """Continuing a model shifts the schedule by its timesteps; resuming a run skips the points already passed."""
-    return [p for p in points if p > start] if resume else [p + start for p in points]
-
-
-def make_callbacks(
-    config: ExperimentConfig,
-    layout: RunLayout,
-    eval_env: VecEnv | Future[VecEnv] | None,
-    sink: Sink,
-    state: ProgressState,
-    stop: threading.Event,
-    model: BaseAlgorithm,
-    resume: bool = False,
-    round_hook: RoundHook | None = None,
-    history: EvalHistory | None = None,
-) -> tuple[list[BaseCallback], SeededEvalCallback | None]:
-    """Progress, a seeded eval round every `total/num_evals` steps, and checkpoints every `total/log_points`.
-
-    A resumed run passes its evaluation `history`: points it evaluated already are not run again, and
-    round numbers and the best score go on. An eval round comes before a checkpoint at the same point,
-    so the checkpoint holds the round's counters.
-    """
-    loop = config.loop
-    start = model.num_timesteps
-    state.eval_rounds = history.rounds if history is not None else 0
-
-    def on_checkpoint(path: Path, timesteps: int) -> None:
-        state.checkpoints += 1
-        if config.tracking.log_model_artifacts:
-            aliases = [f"step-{timesteps}", "latest"]
-            log_model_artifact(sink, layout, path, f"{layout.root.name}-checkpoint", aliases)
-
-    def on_round(timesteps: int, results: EpisodeResults) -> None:
-        state.eval_return = results.mean_return
-        state.eval_rounds += 1
-        if round_hook is not None:
-            round_hook(model, timesteps, results)
-
-    callbacks: list[BaseCallback] = [ProgressCallback(state, stop)]
-    if config.environment.video_wrapper and not isinstance(sink, NullSink):
-        callbacks.append(VideoUploadCallback(layout.videos_dir, lambda video, t: sink.log_video(video, VIDEO_KEY, t)))
-    eval_callback = None
-    if eval_env is not None:
-        evaluated = max(start, history.last_timesteps) if history is not None else start
-        eval_callback = SeededEvalCallback(
-            eval_env,
-            points=_points(evaluation_points(loop.total_timesteps, loop.eval.num_evals), evaluated, resume),
-            seed=loop.eval.seed,
-            num_episodes=loop.eval.num_episodes,
-            deterministic=loop.eval.deterministic,
-            evaluations_csv=layout.evaluations_csv,
-            best_model_zip=layout.best_model_zip,
-            on_round=on_round,
-            history=history,
-        )
-        callbacks.append(eval_callback)
-    if loop.log_points:
-        points = _points(checkpoint_points(loop.total_timesteps, loop.log_points), start, resume)
-        saver = checkpoint_saver(config, model, eval_callback, history)
-        callbacks.append(CheckpointCallback(layout.checkpoints_dir, points, on_checkpoint, saver))
-    return callbacks, eval_callback
-
-
-def checkpoint_saver(
-    config: ExperimentConfig,
-    model: BaseAlgorithm,
-    eval_callback: SeededEvalCallback | None,
-    history: EvalHistory | None,
-) -> Saver:
-    """Writes resumable checkpoints of `model`: with the replay buffer unless switched off, and the eval counters."""
-
-    def save(path: Path) -> Path:
-        current = eval_callback.history if eval_callback is not None else history
-        replay_buffer = config.loop.checkpoint_replay_buffer
-        return save_checkpoint(model, path, model.get_env(), replay_buffer=replay_buffer, history=current)
-
-    return save
 
 
 def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgorithm, env: VecEnv, sink: Sink) -> None:
@@ -149,16 +54,6 @@ def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgo
         log_model_artifact(sink, layout, layout.model_zip, f"{layout.root.name}-model", ["final", "latest"])
         if layout.best_model_zip.is_file():
             log_model_artifact(sink, layout, layout.best_model_zip, f"{layout.root.name}-best", ["best"])
-
-
-def log_model_artifact(sink: Sink, layout: RunLayout, model_zip: Path, name: str, aliases: list[str]) -> None:
-    """Log `model_zip` as artifact `name`, with its VecNormalize statistics and the run's `config.yaml` beside it.
-
-    A `wandb:` URI naming the zip then brings back everything `ray-lab play` and
-    `training.pretrained_model` need (see :func:`ray_lab.tracking.wandb_models.resolve_wandb_model`).
-    """
-    extra = model_artifact_files(model_zip, layout.config_yaml)
-    sink.log_artifact(model_zip, name=name, aliases=aliases, extra_files=extra)
 
 
 def save_stop_checkpoint(model: BaseAlgorithm, layout: RunLayout, save: Saver) -> Path:
@@ -238,38 +133,124 @@ def train(
     state.total_timesteps = config.loop.total_timesteps
     if opening is None:
         opening = in_background(open_sink, config, layout)  # W&B starts (seconds) while the workers do
-    sink: Sink = NullSink()
+    run = _TrainingRun(config, layout, state, stop, opening, launched, resume=resume, round_hook=round_hook)
+    return run.execute(placement_group, device, pretrained, start=start, started_at=started_at)
+
+
+@dataclass
+class _TrainingRun:
+    """One call of :func:`train`: its settings and what it started so far (for the failure path and the clean-up)."""
+
+    config: ExperimentConfig
+    layout: RunLayout
+    state: ProgressState
+    stop: threading.Event
+    opening: Future[Sink]
+    launched: LaunchedWorkers | None
+    resume: bool = False
+    round_hook: RoundHook | None = None
+    sink: Sink = field(default_factory=NullSink)
     train_env: VecEnv | None = None
     eval_env: Future[VecEnv] | None = None
     model: BaseAlgorithm | None = None
     saver: Saver | None = None
-    try:
-        train_env = build_train_env(config, placement_group, layout, launched)
-        launched = None
-        eval_env = start_eval_env(config, placement_group, layout)
-        model, history = prepare_model(config, layout, train_env, device, pretrained, resume)
-        sink = opening.result()  # before the logger: W&B hooks TensorBoard's writer when it starts
-        model.set_logger(build_logger(layout.root, layout.tensorboard_dir, config.loop.verbose))
-        callbacks, eval_callback = make_callbacks(
-            config, layout, eval_env, sink, state, stop, model, resume=resume, round_hook=round_hook, history=history
+
+    def execute(
+        self,
+        placement_group: Any,
+        device: str,
+        pretrained: Path | None,
+        *,
+        start: float,
+        started_at: float | None,
+    ) -> RunSummary:
+        """Build, learn and write the outputs; a failure keeps the model and closes W&B; the envs always close."""
+        try:
+            train_env, model, history = self._build(placement_group, device, pretrained)
+            callbacks, eval_callback = self._callbacks(model, history)
+            self.saver = saver = checkpoint_saver(self.config, model, eval_callback, history)
+            stopped = self._learn(model, callbacks, eval_callback, saver, reset_num_timesteps=pretrained is None)
+            _finish_outputs(self.config, self.layout, model, train_env, self.sink)
+            summary = self._summary(model, eval_callback, stopped, start, started_at)
+            atomic_write_text(self.layout.summary_json, json.dumps(asdict(summary), indent=2))
+            self.sink.summary({k: v for k, v in asdict(summary).items() if v is not None})
+            self.sink.finish(exit_code=0)
+            return summary
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+        finally:
+            self.state.finished = True
+            close_envs(self.train_env, self.eval_env, self.launched)
+
+    def _build(
+        self, placement_group: Any, device: str, pretrained: Path | None
+    ) -> tuple[VecEnv, BaseAlgorithm, EvalHistory | None]:
+        """The train envs, the eval envs (in the background), the model, W&B, then the model's logger."""
+        config, layout = self.config, self.layout
+        self.train_env = train_env = build_train_env(config, placement_group, layout, self.launched)
+        self.launched = None
+        self.eval_env = start_eval_env(config, placement_group, layout)
+        self.model, history = prepare_model(config, layout, train_env, device, pretrained, self.resume)
+        self.sink = self.opening.result()  # before the logger: W&B hooks TensorBoard's writer when it starts
+        self.model.set_logger(build_logger(layout.root, layout.tensorboard_dir, config.loop.verbose))
+        return train_env, self.model, history
+
+    def _callbacks(
+        self, model: BaseAlgorithm, history: EvalHistory | None
+    ) -> tuple[list[BaseCallback], SeededEvalCallback | None]:
+        """This run's callbacks (see :func:`ray_lab.learner.run_callbacks.make_callbacks`)."""
+        return make_callbacks(
+            self.config,
+            self.layout,
+            self.eval_env,
+            self.sink,
+            self.state,
+            self.stop,
+            model,
+            resume=self.resume,
+            round_hook=self.round_hook,
+            history=history,
         )
-        saver = checkpoint_saver(config, model, eval_callback, history)
-        steps = config.loop.total_timesteps - model.num_timesteps if resume else config.loop.total_timesteps
+
+    def _learn(
+        self,
+        model: BaseAlgorithm,
+        callbacks: list[BaseCallback],
+        eval_callback: SeededEvalCallback | None,
+        saver: Saver,
+        *,
+        reset_num_timesteps: bool,
+    ) -> bool:
+        """Learn up to `total_timesteps`; whether it was stopped early (then with a stop checkpoint)."""
+        total = self.config.loop.total_timesteps
+        steps = total - model.num_timesteps if self.resume else total
         model.learn(
             total_timesteps=max(steps, 0),
             callback=CallbackList(callbacks),
-            reset_num_timesteps=pretrained is None,
+            reset_num_timesteps=reset_num_timesteps,
             progress_bar=False,
         )
-        stopped = stop.is_set()
+        stopped = self.stop.is_set()
         if stopped:
-            save_stop_checkpoint(model, layout, saver)
-            state.checkpoints += 1
+            save_stop_checkpoint(model, self.layout, saver)
+            self.state.checkpoints += 1
         elif eval_callback is not None:
             eval_callback.finish()
-        _finish_outputs(config, layout, model, train_env, sink)
-        summary = RunSummary(
-            run_dir=str(layout.root),
+        return stopped
+
+    def _summary(
+        self,
+        model: BaseAlgorithm,
+        eval_callback: SeededEvalCallback | None,
+        stopped: bool,
+        start: float,
+        started_at: float | None,
+    ) -> RunSummary:
+        """What `summary.json` holds; `start` is when :func:`train` started (monotonic clock)."""
+        state = self.state
+        return RunSummary(
+            run_dir=str(self.layout.root),
             timesteps=int(model.num_timesteps),
             wall_time_s=round(time.monotonic() - start, 2),
             steps_per_s=round(state.steps_per_s, 1),
@@ -278,29 +259,23 @@ def train(
             best_eval_return=eval_callback.best if eval_callback is not None else None,
             checkpoints=state.checkpoints,
             stopped_early=stopped,
-            wandb_url=getattr(sink, "url", None),
+            wandb_url=getattr(self.sink, "url", None),
             device=str(model.device),
             env_restarts=state.env_restarts,
             worker_restarts=state.worker_restarts,
             startup_s=_startup_s(started_at, state.first_step_at),
         )
-        atomic_write_text(layout.summary_json, json.dumps(asdict(summary), indent=2))
-        sink.summary({k: v for k, v in asdict(summary).items() if v is not None})
-        sink.finish(exit_code=0)
-        return summary
-    except BaseException as exc:
+
+    def _fail(self, exc: BaseException) -> None:
+        """Keep the model as it was (unless stopped on purpose), close its logger, and close W&B."""
         stopped = isinstance(exc, SystemExit) and exc.code in (0, None)  # e.g. Ray Tune stopping a trial early
-        if model is not None and not stopped:
-            save_failure_checkpoint(model, layout, saver)
-        if model is not None:
-            model.logger.close()
-        if isinstance(sink, NullSink) and opening.exception() is None:
-            sink = opening.result()  # W&B came up but training failed before it was needed: close it too
-        sink.finish(exit_code=0 if stopped else 1)
-        raise
-    finally:
-        state.finished = True
-        close_envs(train_env, eval_env, launched)
+        if self.model is not None and not stopped:
+            save_failure_checkpoint(self.model, self.layout, self.saver)
+        if self.model is not None:
+            self.model.logger.close()
+        if isinstance(self.sink, NullSink) and self.opening.exception() is None:
+            self.sink = self.opening.result()  # W&B came up but training failed before it was needed: close it too
+        self.sink.finish(exit_code=0 if stopped else 1)
 
 
 def start_eval_env(config: ExperimentConfig, placement_group: Any, layout: RunLayout) -> Future[VecEnv] | None:

@@ -173,13 +173,18 @@ def resolve_extractor(name: str) -> type[BaseFeaturesExtractor]:
             raise RegistryError(f"features extractor '{key}' is defined in several modules: {paths}; name one")
         return matches[0]
 
+    raise _unknown_extractor(key, candidates, scan.failures)
+
+
+def _unknown_extractor(key: str, candidates: Mapping[str, object], failures: Mapping[str, str]) -> RegistryError:
+    """The error for an unknown extractor name: a suggestion, the accepted names, the modules that failed to import."""
     names = [*BUILTIN_EXTRACTORS, *sorted(set(candidates) - set(BUILTIN_EXTRACTORS))]
     message = (
         f"unknown features extractor '{key}'{did_you_mean(key, names)}; expected one of: "
         f"{', '.join(names)}, a BaseFeaturesExtractor subclass in ray_lab/models/feature_extractors/, "
         f"or {_DOTTED_HINT}"
     )
-    if scan.failures:
-        failed = "; ".join(f"{module}: {error}" for module, error in scan.failures.items())
+    if failures:
+        failed = "; ".join(f"{module}: {error}" for module, error in failures.items())
         message += f". Modules in {EXTRACTOR_PACKAGE} that failed to import: {failed}"
-    raise RegistryError(message)
+    return RegistryError(message)

@@ -12,8 +12,7 @@ import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Self
 
 from ray_lab.tracking.redact import scrub_secrets
 from ray_lab.tracking.wandb_mode import ConfigMode, RunMode, resolve_mode
@@ -26,19 +25,21 @@ DEFAULT_INIT_TIMEOUT_S = 60.0
 _ARTIFACT_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-@runtime_checkable
-class Sink(Protocol):
-    """What a training run reports to: metrics by timestep, files, and a final summary."""
+class Sink:
+    """What a training run reports to: metrics by timestep, files, and a final summary.
+
+    This base class drops everything; :class:`WandbSink` overrides each method, :class:`NullSink` none.
+    """
 
     @property
     def run_id(self) -> str | None:
         """The tracking run's id (None when nothing is tracked)."""
-        ...
+        return None
 
     @property
     def url(self) -> str | None:
         """The run's web page (None offline or when nothing is tracked)."""
-        ...
+        return None
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         """Record scalar `metrics` at timestep `step`."""
@@ -52,6 +53,10 @@ class Sink(Protocol):
         extra_files: Sequence[Path] = (),
     ) -> None:
         """Store the file (or folder) at `path`, and `extra_files` beside it, as a versioned artifact `name`."""
+        self._store_artifact((path, *extra_files), name, type, aliases)
+
+    def _store_artifact(self, sources: Sequence[Path], name: str, type: str, aliases: list[str] | None) -> None:
+        """Store `sources` (`path`, then the extra files) as artifact `name`: here they are dropped."""
 
     def log_video(self, path: Path, key: str, step: int) -> None:
         """Upload the video file at `path` under `key` at timestep `step`."""
@@ -62,47 +67,15 @@ class Sink(Protocol):
     def finish(self, exit_code: int = 0) -> None:
         """Close the run (safe to call more than once)."""
 
-
-class NullSink:
-    """A sink that drops everything (`training.use_wandb: false`)."""
-
-    @property
-    def run_id(self) -> str | None:
-        """Always None."""
-        return None
-
-    @property
-    def url(self) -> str | None:
-        """Always None."""
-        return None
-
-    def log(self, metrics: Mapping[str, float], step: int) -> None:
-        """Drop `metrics`."""
-
-    def log_artifact(
-        self,
-        path: Path,
-        name: str,
-        type: str = "model",
-        aliases: list[str] | None = None,
-        extra_files: Sequence[Path] = (),
-    ) -> None:
-        """Drop the artifact."""
-
-    def log_video(self, path: Path, key: str, step: int) -> None:
-        """Drop the video."""
-
-    def summary(self, values: Mapping[str, Any]) -> None:
-        """Drop `values`."""
-
-    def finish(self, exit_code: int = 0) -> None:
-        """Nothing to close."""
-
-    def __enter__(self) -> NullSink:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.finish()
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self.finish(exit_code=0 if exc_type is None else 1)
+
+
+class NullSink(Sink):
+    """A sink that drops everything (`training.use_wandb: false`)."""
 
 
 def artifact_name(name: str) -> str:
@@ -128,7 +101,7 @@ def _say(message: str) -> None:
     print(f"W&B: {message}", file=sys.stdout, flush=True)
 
 
-class WandbSink:
+class WandbSink(Sink):
     """A Weights & Biases run whose files live in `run_dir/wandb/`.
 
     Mode: `WANDB_MODE` (when set) wins; else `mode`, where `auto` is online only with an API key
@@ -161,20 +134,48 @@ class WandbSink:
         import wandb
 
         self._wandb = wandb
-        self._finished = False
-        self._tb_patched = False
-        self._artifacts_logged = 0
+        self._finished, self._tb_patched, self._artifacts_logged = False, False, 0
         self.run_dir = Path(run_dir)
         self.wandb_dir = self.run_dir / "wandb"
         self.wandb_dir.mkdir(parents=True, exist_ok=True)
+        init_args = self._init_args(
+            project=project, entity=entity, group=group, name=run_name, tags=tags, config=config, run_id=run_id
+        )
+        tb_dir = Path(tensorboard_dir) if tensorboard_dir else self.run_dir / "tensorboard"
+        self._open(mode, init_args, tb_dir if sync_tensorboard else None, init_timeout_s)
+
+    def _open(
+        self, mode: ConfigMode, init_args: dict[str, Any], tensorboard_dir: Path | None, init_timeout_s: float
+    ) -> None:
+        """Start the run in `mode` (as resolved), its TensorBoard files synced from `tensorboard_dir` if given."""
         mode_now, reason = resolve_mode(mode)
-        if sync_tensorboard and mode_now != "disabled":
-            self._patch_tensorboard(Path(tensorboard_dir) if tensorboard_dir else self.run_dir / "tensorboard")
+        if tensorboard_dir is not None and mode_now != "disabled":
+            self._patch_tensorboard(tensorboard_dir)
+        try:
+            self.mode, self._run = self._start(init_args, mode_now, reason, init_timeout_s)
+            self._run.define_metric(STEP_METRIC)
+            self._run.define_metric("*", step_metric=STEP_METRIC)
+        except BaseException:
+            self._unpatch_tensorboard()
+            raise
+
+    def _init_args(
+        self,
+        *,
+        project: str,
+        entity: str | None,
+        group: str | None,
+        name: str,
+        tags: list[str],
+        config: Mapping[str, Any],
+        run_id: str | None,
+    ) -> dict[str, Any]:
+        """The keyword arguments of `wandb.init`, config redacted; a given `run_id` is continued if it exists."""
         init_args: dict[str, Any] = {
             "project": project,
             "entity": entity or None,
             "group": group or None,
-            "name": run_name,
+            "name": name,
             "tags": list(tags) or None,
             "config": scrub_secrets(config),
             "dir": str(self.run_dir),
@@ -183,13 +184,7 @@ class WandbSink:
         }
         if run_id is not None:
             init_args.update(id=run_id, resume="allow")
-        try:
-            self.mode, self._run = self._start(init_args, mode_now, reason, init_timeout_s)
-            self._run.define_metric(STEP_METRIC)
-            self._run.define_metric("*", step_metric=STEP_METRIC)
-        except BaseException:
-            self._unpatch_tensorboard()
-            raise
+        return init_args
 
     def _start(
         self, init_args: dict[str, Any], mode: RunMode, reason: str, init_timeout_s: float
@@ -259,27 +254,20 @@ class WandbSink:
             return
         self._run.log({**metrics, STEP_METRIC: int(step)})
 
-    def log_artifact(
-        self,
-        path: Path,
-        name: str,
-        type: str = "model",
-        aliases: list[str] | None = None,
-        extra_files: Sequence[Path] = (),
-    ) -> None:
-        """Store the file or folder at `path` as a new version of artifact `name`.
+    def _store_artifact(self, sources: Sequence[Path], name: str, type: str, aliases: list[str] | None) -> None:
+        """Store the file or folder `sources[0]` as a new version of artifact `name` (`log_artifact`).
 
-        `extra_files` go into the artifact beside it under their own names (a model's VecNormalize
-        statistics and the run's `config.yaml`). The content is copied now into
+        The other `sources` (the extra files) go into the artifact beside it under their own names (a
+        model's VecNormalize statistics and the run's `config.yaml`). The content is copied now into
         `<local_dir>/artifacts/`, and the artifact refers to that copy: it stays valid for a later
-        `wandb sync` of an offline run even when `path` changes afterwards (wandb's own staging
+        `wandb sync` of an offline run even when the files change afterwards (wandb's own staging
         copies do not outlive the process). Online, the copies are removed by `finish()` once
         uploaded; offline they stay until the run is synced.
 
         Raises:
-            FileNotFoundError: nothing exists at `path` or at one of `extra_files`.
+            FileNotFoundError: nothing exists at one of `sources`.
         """
-        sources = [Path(path), *(Path(extra) for extra in extra_files)]
+        sources = [Path(source) for source in sources]
         for source in sources:
             if not source.exists():
                 raise FileNotFoundError(f"cannot log artifact {name!r}: {source} does not exist")
@@ -333,14 +321,3 @@ class WandbSink:
                 shutil.rmtree(self.local_dir / "artifacts", ignore_errors=True)
         finally:
             self._unpatch_tensorboard()
-
-    def __enter__(self) -> WandbSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.finish(exit_code=0 if exc_type is None else 1)

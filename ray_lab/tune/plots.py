@@ -62,6 +62,27 @@ def plot_sweep_curves(
     figure = Figure(figsize=(9.0, 5.0), dpi=dpi)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
+    drawn, highlighted, best_values = _draw_trials(axes, records, metric, mode, best_trial_ids)
+    if drawn == 0:
+        _no_data(axes)
+    skipped = len(records) - drawn
+    note = f"{drawn} trials plotted" + (f", {skipped} without evaluation rounds" if skipped else "")
+    axes.text(0.99, 0.01, note, transform=axes.transAxes, ha="right", va="bottom", fontsize=8, color="dimgray")
+    if highlighted:
+        legend_title = "best configuration" + (f": {_short(best_values)}" if best_values else "")
+        axes.legend(loc="best", fontsize=8, title=legend_title, title_fontsize=8)
+    axes.set_title(title or f"{metric} per trial (mode {mode}); best configuration highlighted")
+    axes.set_xlabel("timesteps")
+    axes.set_ylabel(metric)
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _draw_trials(
+    axes: Axes, records: Sequence[TrialRecord], metric: str, mode: str, best_trial_ids: set[str]
+) -> tuple[int, int, dict[str, Any] | None]:
+    """One line per trial with evaluation rounds; (lines drawn, highlighted, the first best trial's values)."""
     colours = [f"C{i}" for i in range(10)]
     drawn = highlighted = 0
     best_values: dict[str, Any] | None = None
@@ -79,20 +100,7 @@ def plot_sweep_curves(
             best_values = best_values or record.values
         else:
             axes.plot(xs, ys, color="0.55", linewidth=0.8, alpha=0.5, zorder=2)
-    if drawn == 0:
-        _no_data(axes)
-    skipped = len(records) - drawn
-    note = f"{drawn} trials plotted" + (f", {skipped} without evaluation rounds" if skipped else "")
-    axes.text(0.99, 0.01, note, transform=axes.transAxes, ha="right", va="bottom", fontsize=8, color="dimgray")
-    if highlighted:
-        legend_title = "best configuration" + (f": {_short(best_values)}" if best_values else "")
-        axes.legend(loc="best", fontsize=8, title=legend_title, title_fontsize=8)
-    axes.set_title(title or f"{metric} per trial (mode {mode}); best configuration highlighted")
-    axes.set_xlabel("timesteps")
-    axes.set_ylabel(metric)
-    axes.grid(True, alpha=0.3)
-    figure.tight_layout()
-    return _save(figure, path)
+    return drawn, highlighted, best_values
 
 
 def _is_number(value: Any) -> bool:

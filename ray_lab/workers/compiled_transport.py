@@ -21,8 +21,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,20 +40,18 @@ MAX_GRAPH_BUILDS = 100
 
 
 class _DropCancelErrors(logging.Filter):
-    """Hide Ray's 'Error cancelling worker task' tracebacks for actors we killed on purpose."""
+    """Hide Ray's 'Error cancelling worker task' tracebacks.
+
+    Ray logs them when a graph is torn down over actors that are gone: ours, killed on purpose, or
+    lost with their node, when Ray's own monitor thread tears the graph down before we do. The loss
+    itself is reported by :class:`~ray_lab.workers.ray_vec_env.RayVecEnv` ("an env worker died").
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "Error cancelling worker task" not in record.getMessage()
 
 
-@contextmanager
-def _quiet_teardown() -> Iterator[None]:
-    flt = _DropCancelErrors()
-    _DAG_LOGGER.addFilter(flt)
-    try:
-        yield
-    finally:
-        _DAG_LOGGER.removeFilter(flt)
+_DAG_LOGGER.addFilter(_DropCancelErrors())
 
 
 @dataclass
@@ -209,8 +206,7 @@ class CompiledTransport:
     def _teardown(self) -> None:
         dag, self._dag = self._dag, None
         if dag is not None:
-            with _quiet_teardown():
-                dag.teardown()
+            dag.teardown()
         self._stale.clear()
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -28,10 +26,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from unity_workers.launcher import PlayerDiedError, PlayerOptions, UnityProcess
+from unity_workers.launcher import PlayerDiedError, UnityProcess
 from unity_workers.spec import UnitySpec
 
 from .inflight import InFlight, Phase
+from .player_setup import REFERENCE_SIM as REFERENCE_SIM
+from .player_setup import coerce_spec, log_stem, player_options
 from .session import SimSession
 from .transports import make_session_factory
 
@@ -41,17 +41,10 @@ logger = logging.getLogger("unity_workers.envs")
 
 TAIL_LINES = 20
 FAULTS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError, PlayerDiedError)
-REFERENCE_SIM = (sys.executable, "-m", "unity_workers.reference_sim")
 
 
 class RestartQuotaError(RuntimeError):
     """An env spent its restart quota; the message names the worker, the host and the player log."""
-
-
-def log_stem(group: str, worker_index: int, env_slot: int) -> str:
-    """``worker_<k>`` (training), ``eval_worker_<k>``, ``..._env_<j>`` for a worker's later envs."""
-    prefix = "" if group == "train" else f"{group}_"
-    return f"{prefix}worker_{worker_index}" + (f"_env_{env_slot}" if env_slot else "")
 
 
 def _tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str:
@@ -63,12 +56,6 @@ def _tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str:
     except OSError:
         return ""
     return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
-
-
-def _coerce_spec(spec: UnitySpec | Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> UnitySpec:
-    data = spec.model_dump() if isinstance(spec, UnitySpec) else dict(spec or {})
-    data.update(overrides)
-    return UnitySpec.model_validate(data)
 
 
 class UnityEnv(gym.Env[np.ndarray, Any]):
@@ -97,34 +84,20 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
         render_mode: str | None = None,
         **spec_fields: Any,
     ) -> None:
-        self.unity_spec = spec = _coerce_spec(spec, spec_fields)
+        self.unity_spec = spec = coerce_spec(spec, spec_fields)
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.worker_index, self.render_mode = int(worker_index), render_mode
         environment_id = int(env_slot if environment_id is None else environment_id)
         namespace = ros2_namespace or spec.ros2_namespace or f"/ray_lab/{group}/worker_{self.worker_index}"
         self.factory = make_session_factory(spec, environment_id, namespace)
-        log_path = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="ray_lab_unity_"))
-        log_path.mkdir(parents=True, exist_ok=True)
-        graphics = spec.graphics or render_mode == "rgb_array"
-        self.options = PlayerOptions(
-            build=Path(spec.build) if spec.build is not None else None,
-            command=None if spec.build is not None else tuple(spec.command or REFERENCE_SIM),
-            log_dir=log_path,
+        self.options = player_options(
+            spec,
+            log_dir=log_dir,
             log_stem=log_stem(group, self.worker_index, env_slot),
             worker_index=self.worker_index,
-            ros_ip=spec.ros_ip,
             environment_id=environment_id,
-            time_scale=spec.time_scale,
-            sample_time=spec.sample_time,
-            fixed_delta_time=spec.fixed_delta_time,
-            fixed_updates_per_step=spec.fixed_updates_per_step,
-            pause=spec.pause,
-            graphics=graphics,
-            batchmode=spec.batchmode,
-            extra_args=tuple(spec.extra_args),
-            connect_timeout_s=spec.connect_timeout_s,
-            env_passthrough=tuple(spec.env_passthrough),
+            graphics=spec.graphics or render_mode == "rgb_array",
         )
         self.restarts = 0
         self._starts = 0
@@ -134,15 +107,20 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
         self._process: UnityProcess | None = None
         self._closed = False
         self._inflight = InFlight(self.worker_index)  # what step_send/reset_send sent, until collected
+        session = self._first_launch()
+        self.observation_space = session.observation_space
+        self.action_space = session.action_space
+        self._last_obs: np.ndarray = np.zeros(self.observation_space.shape or (), dtype=self.observation_space.dtype)
+
+    def _first_launch(self) -> SimSession:
+        """Start the first player and its session; a failure closes what started and propagates."""
         try:
             self._launch()
         except BaseException:
             self._shutdown()
             raise
         assert self._session is not None
-        self.observation_space = self._session.observation_space
-        self.action_space = self._session.action_space
-        self._last_obs: np.ndarray = np.zeros(self.observation_space.shape or (), dtype=self.observation_space.dtype)
+        return self._session
 
     # ------------------------------------------------------------------ info
     @property

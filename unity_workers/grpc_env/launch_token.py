@@ -10,14 +10,23 @@ the same token with ``PERMISSION_DENIED``. The session turns that into :class:`L
 
 from __future__ import annotations
 
-import hmac
-import os
-import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-__all__ = ["TOKEN_ENV", "TOKEN_METADATA", "LaunchTokenError", "new_token", "token_from_env", "token_problem"]
+from unity_workers.launch_tokens import TokenScheme, tokens_match
 
-TOKEN_ENV = "RAY_LAB_GRPC_TOKEN"
+__all__ = [
+    "TOKEN_ENV",
+    "TOKEN_METADATA",
+    "TOKEN_SCHEME",
+    "LaunchTokenError",
+    "new_token",
+    "token_from_env",
+    "token_problem",
+]
+
+TOKEN_SCHEME = TokenScheme(env_var="RAY_LAB_GRPC_TOKEN", nbytes=16)
+"""The gRPC protocol's launch tokens: 32 hex digits, handed over in :data:`TOKEN_ENV`."""
+TOKEN_ENV = TOKEN_SCHEME.env_var
 """Environment variable that hands a gRPC simulator its per-launch token."""
 TOKEN_METADATA = "x-ray-lab-token"
 """Call metadata key (lower case, as gRPC requires) that carries the token on every call."""
@@ -27,15 +36,10 @@ class LaunchTokenError(ConnectionError):
     """The server on the session's port is not the simulator this session launched (token mismatch)."""
 
 
-def new_token() -> str:
-    """A fresh random token for one player start (32 hex digits)."""
-    return secrets.token_hex(16)
-
-
-def token_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """The token in :data:`TOKEN_ENV` of ``environ`` (default ``os.environ``); None when unset or empty."""
-    value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
-    return value or None
+new_token = TOKEN_SCHEME.new_token
+"""A fresh random token for one player start (32 hex digits)."""
+token_from_env = TOKEN_SCHEME.token_from_env
+"""The token in :data:`TOKEN_ENV` of ``environ`` (default ``os.environ``); None when unset or empty."""
 
 
 def token_problem(metadata: Sequence[tuple[str, str | bytes]] | None, expected: str) -> str | None:
@@ -43,8 +47,6 @@ def token_problem(metadata: Sequence[tuple[str, str | bytes]] | None, expected: 
     offered = [value for key, value in metadata or () if key == TOKEN_METADATA]
     if not offered:
         return f"the call has no {TOKEN_METADATA} metadata"
-    value = offered[0]
-    raw = value if isinstance(value, bytes) else value.encode("utf-8", errors="replace")
-    if not hmac.compare_digest(raw, expected.encode("utf-8")):
+    if not tokens_match(offered[0], expected):
         return f"the call's {TOKEN_METADATA} is not this simulator's launch token"
     return None

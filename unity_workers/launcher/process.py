@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from unity_workers.spec import PLAYER_CLOSE_S
+
 from .checks import LaunchConfigError, check_options
 from .command import player_command
 from .environ import player_environment
@@ -245,7 +247,7 @@ class UnityProcess:
                 )
             time.sleep(_POLL_S)
 
-    def close(self, timeout_s: float = 5.0) -> int | None:
+    def close(self, timeout_s: float = PLAYER_CLOSE_S) -> int | None:
         """End the player's whole process group: SIGTERM, then SIGKILL after ``timeout_s``; reap its guard.
 
         Idempotent; returns the player's exit code (``None`` if it was never started).

@@ -69,9 +69,6 @@ class Ros2Forwarder:
         """
         self.namespace = _check_args(namespace, qos_depth)
         rclpy = require_rclpy()
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-
         self.bridge, self.types, self._depth = bridge, types if types is not None else bridge.types, qos_depth
         self._lock = threading.Lock()
         self._closed = False
@@ -79,6 +76,18 @@ class Ros2Forwarder:
         self._subscriptions: dict[str, Any] = {}  # topic_key(unity topic) -> rclpy Subscription
         self._names: dict[str, str] = {}  # ROS 2 topic -> type, for both directions
         self._skipped: set[tuple[str, str]] = set()
+        self._create_node(rclpy, domain_id)
+        self._thread = threading.Thread(target=self._spin, name=f"ros2-{self.namespace}", daemon=True)
+        self._thread.start()
+        _live.add(self)
+        self._unhook = [bridge.add_raw_listener(self._on_raw), bridge.add_registration_listener(self._on_registration)]
+        logger.info("%s on the ROS 2 graph as %s", bridge.name, self._node.get_fully_qualified_name())
+
+    def _create_node(self, rclpy: Any, domain_id: int | None) -> None:
+        """The node in an rclpy context of its own, added to an executor (the context shut down on failure)."""
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+
         _default_to_localhost_discovery()
         self._context = Context()
         # --disable-external-lib-logs: no log file per context under ~/.ros/log
@@ -96,11 +105,6 @@ class Ros2Forwarder:
         except BaseException:
             self._context.try_shutdown()
             raise
-        self._thread = threading.Thread(target=self._spin, name=f"ros2-{self.namespace}", daemon=True)
-        self._thread.start()
-        _live.add(self)
-        self._unhook = [bridge.add_raw_listener(self._on_raw), bridge.add_registration_listener(self._on_registration)]
-        logger.info("%s on the ROS 2 graph as %s", bridge.name, self._node.get_fully_qualified_name())
 
     @classmethod
     def attach(

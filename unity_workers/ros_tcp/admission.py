@@ -14,15 +14,14 @@ warning naming the peer. Nothing read here is evaluated: frames, then JSON only.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
-import os
-import secrets
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+
+from unity_workers.launch_tokens import TokenScheme, tokens_match
 
 from .framing import Frame, ProtocolError, decode_syscommand, encode_syscommand
 
@@ -31,6 +30,7 @@ __all__ = [
     "TOKEN_COMMAND",
     "TOKEN_DEADLINE_S",
     "TOKEN_ENV",
+    "TOKEN_SCHEME",
     "Admission",
     "Refused",
     "new_token",
@@ -40,7 +40,9 @@ __all__ = [
 
 logger = logging.getLogger("unity_workers.ros_tcp.bridge")
 
-TOKEN_ENV = "RAY_LAB_ROS_TCP_TOKEN"
+TOKEN_SCHEME = TokenScheme(env_var="RAY_LAB_ROS_TCP_TOKEN", nbytes=32)
+"""The bridge's launch tokens: 64 hex digits, handed over in :data:`TOKEN_ENV`."""
+TOKEN_ENV = TOKEN_SCHEME.env_var
 """The environment variable that hands a player its bridge's per-launch token."""
 TOKEN_COMMAND = "__ray_lab_token"
 """The system command that carries the token: ``__ray_lab_token {"token": "<hex>"}``."""
@@ -64,15 +66,10 @@ class Refused(Exception):
     """A pending connection did not prove the token; the message says why."""
 
 
-def new_token() -> str:
-    """A fresh random token for one player start (64 hex digits)."""
-    return secrets.token_hex(32)
-
-
-def token_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """The token in :data:`TOKEN_ENV` of ``environ`` (default ``os.environ``), or None when unset or empty."""
-    value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
-    return value or None
+new_token = TOKEN_SCHEME.new_token
+"""A fresh random token for one player start (64 hex digits)."""
+token_from_env = TOKEN_SCHEME.token_from_env
+"""The token in :data:`TOKEN_ENV` of ``environ`` (default ``os.environ``), or None when unset or empty."""
 
 
 def token_command(token: str) -> bytes:
@@ -88,7 +85,7 @@ def token_matches(frame: Frame, token: str) -> bool:
         raise Refused(f"unreadable {TOKEN_COMMAND}: {exc}") from None
     if not isinstance(offered, str):
         raise Refused(f"{TOKEN_COMMAND} needs a string 'token', got {type(offered).__name__}")
-    return hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), token.encode("utf-8"))
+    return tokens_match(offered, token)
 
 
 def _read_exact(sock: socket.socket, size: int, deadline: float) -> bytes:
