@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ray_lab.config.docs import render
+from ray_lab.cli.config_docs import render
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 
 def test_configuration_reference_matches_schema() -> None:
-    assert DOC.read_text() == render(), "regenerate: python -m ray_lab.config.docs > docs/configuration.md"
+    assert DOC.read_text() == render(), "regenerate: python -m ray_lab.cli.config_docs > docs/configuration.md"
 
 
 def test_reference_lists_every_key_of_the_seed_schema() -> None:

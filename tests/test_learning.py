@@ -7,13 +7,13 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from random_policy import RandomPolicy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from ray_lab.cli.train import new_run_dir
 from ray_lab.config import load_config
-from ray_lab.evaluation.random_policy import RandomPolicy
 from ray_lab.evaluation.seeded import run_seeded_episodes
 from ray_lab.learner.actor import run_training
+from ray_lab.tracking.run_dir import prepare_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def test_ppo_solves_cartpole_on_its_config_workers(ray_session: None, tmp_path: 
     )
     assert (config.workers.num_workers, config.workers.envs_per_worker) == (1, 8)
     assert config.loop.total_timesteps == 100_000  # rl-baselines3-zoo's budget
-    run_dir = new_run_dir(config)
+    run_dir = prepare_run(config).root
     summary = run_training(config, run_dir, None)
     returns = eval_returns(run_dir)
     assert summary.best_eval_return is not None and summary.best_eval_return >= 475, returns
@@ -54,7 +54,7 @@ def test_sac_improves_pendulum_within_20k_steps(ray_session: None, tmp_path: Pat
     env = DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 5)
     env.action_space.seed(0)
     random = run_seeded_episodes(RandomPolicy(env), env, config.loop.eval.seed, config.loop.eval.num_episodes)
-    run_dir = new_run_dir(config)
+    run_dir = prepare_run(config).root
     run_training(config, run_dir, None)
     returns = eval_returns(run_dir)
     # Random actions score about -1200 on these seeds; a learned swing-up holds the pole: better than -400.

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3 import PPO, SAC
 
-from ray_lab.learner.artifacts import load_replay_buffer, replay_buffer_path_for, save_model, save_replay_buffer
+from ray_lab.tracking.artifacts import load_replay_buffer, replay_buffer_path_for, save_model, save_replay_buffer
 
 
 def test_replay_buffer_round_trip(tmp_path: Path) -> None:

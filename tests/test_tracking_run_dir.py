@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from ray_lab.tracking.run_dir import RunLayout, create_run_dir, find_model, sanitize_component
+from ray_lab.tracking.run_dir import (
+    RunLayout,
+    create_run_dir,
+    ensure_run_id,
+    find_model,
+    prepare_run,
+    runs_parent,
+    sanitize_component,
+    trial_run_dir,
+)
 
 NOW = datetime(2026, 1, 2, 3, 4, 5)
 
@@ -112,3 +121,37 @@ def test_find_model_errors_say_what_was_looked_for(tmp_path: Path) -> None:
     config.write_text("a: 1")
     with pytest.raises(FileNotFoundError, match=r"expected a \.zip"):
         find_model(config)
+
+
+def test_train_play_and_sweeps_agree_on_a_module_prefixed_env_s_run_folder(tmp_path: Path) -> None:
+    """`module:EnvId` envs: the run folder is named by the env id alone, and `play` finds it by name."""
+    from ray_lab.cli.play_source import resolve_run_dir
+    from ray_lab.config import load_config
+
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text(
+        "environment: {id: 'gymnasium.envs.classic_control:CartPole-v1'}\n"
+        f"experiment: {{name: prefixed, output_dir: {tmp_path / 'out'}}}\n"
+    )
+    config = load_config(config_path)
+    layout = prepare_run(config)
+    assert layout.root.parent == runs_parent(tmp_path / "out", "CartPole-v1", config.training.algorithm)
+    assert layout.config_yaml.is_file() and layout.run_json.is_file()
+    run_id = ensure_run_id(layout)
+    config.play.experiment = layout.root.name
+    assert resolve_run_dir(config, str(config_path)) == str(layout.root)
+    again = prepare_run(config, layout.root)  # a resume or a Tune retry reuses the folder and its W&B run
+    assert again.root == layout.root and ensure_run_id(again) == run_id
+    trial = prepare_run(config, trial_run_dir(tmp_path / "sweep", "trial_00001"))
+    assert trial.root == tmp_path / "sweep" / "trials" / "trial_00001" and trial.config_yaml.is_file()
+
+
+def test_named_models_and_checkpoints_resolve_in_a_run_folder(tmp_path: Path) -> None:
+    layout = RunLayout(tmp_path)
+    layout.checkpoints_dir.mkdir()
+    for path in (layout.model_zip, layout.checkpoint_zip(2048), layout.checkpoint_zip(4096, at_failure=True)):
+        path.write_bytes(b"zip")
+    assert layout.named_model(None) == layout.model_zip
+    assert layout.named_model("model_2048_steps.zip") == layout.checkpoint_zip(2048)
+    assert layout.named_model("best_model") is None
+    assert layout.model_names() == ["model", "model_2048_steps", "model_4096_steps_at_failure"]

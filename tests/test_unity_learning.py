@@ -6,13 +6,13 @@ import csv
 from pathlib import Path
 
 import pytest
+from random_policy import RandomPolicy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from ray_lab.cli.train import new_run_dir
 from ray_lab.config import load_config
-from ray_lab.evaluation.random_policy import RandomPolicy
 from ray_lab.evaluation.seeded import run_seeded_episodes
 from ray_lab.learner.actor import run_training
+from ray_lab.tracking.run_dir import prepare_run
 from unity_workers.envs import UnityEnv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def test_ppo_reaches_the_target_after_20k_steps(ray_session: None, tmp_path: Pat
             "learner.num_cpus=0.5",
         ],
     )
-    run_dir = new_run_dir(config)
+    run_dir = prepare_run(config).root
     summary = run_training(config, run_dir, None)
     assert summary.timesteps >= 20000
     with (run_dir / "evaluations.csv").open() as handle:

@@ -21,10 +21,10 @@ from test_train_cli import CARTPOLE, ray_lab, run_folders
 from ray_lab.cli.main import main
 from ray_lab.cli.play_source import locate
 from ray_lab.config import load_config
-from ray_lab.learner.artifacts import load_vecnormalize_stats
 from ray_lab.learner.build import build_local_env
 from ray_lab.learner.pretrained import resolve_pretrained
 from ray_lab.learner.run import VIDEO_KEY, prepare_model
+from ray_lab.tracking.artifacts import load_vecnormalize_stats
 from ray_lab.tracking.run_dir import RunLayout
 
 TRAINING = [

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from ray_lab.cli.main import main
-from ray_lab.cli.train import new_run_dir
 from ray_lab.config import load_config
 from ray_lab.learner.actor import run_training
-from ray_lab.learner.artifacts import load_vecnormalize_stats
 from ray_lab.learner.build import build_local_env, load_pretrained_vecnormalize
+from ray_lab.tracking.artifacts import load_vecnormalize_stats
+from ray_lab.tracking.run_dir import prepare_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def test_vecnormalize_and_frame_stack_run_save_and_replay(
         "wrappers.frame_stack.n_stack=2",
     ]
     config = load_config(ROOT / "configs" / "pendulum_ppo.yaml", overrides)
-    run_dir = new_run_dir(config)
+    run_dir = prepare_run(config).root
     summary = run_training(config, run_dir, None)
     assert summary.timesteps >= 1024
 

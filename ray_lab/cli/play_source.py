@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ray_lab.config.errors import ConfigError
 from ray_lab.config.schema import ExperimentConfig, ExperimentSection
-from ray_lab.tracking.run_dir import RunLayout, find_run_config
+from ray_lab.tracking.run_dir import RunLayout, find_run_config, pretrained_cache_dir, runs_parent
 from ray_lab.tracking.wandb_models import EXPECTED_FORM, PREFIX, resolve_wandb_model
 
 __all__ = ["FORMS", "PlaySource", "locate", "pretrained_cache", "resolve_model", "resolve_run_dir"]
@@ -30,10 +30,9 @@ class PlaySource:
 
 
 def pretrained_cache(config: ExperimentConfig | None) -> Path:
-    """Where `wandb:` models are downloaded: `<output_dir>/.pretrained_cache`, as for `training.pretrained_model`."""
+    """Where `wandb:` models are downloaded: the config's cache, as for `training.pretrained_model`."""
     default = ExperimentSection.model_fields["output_dir"].default
-    output_dir = config.experiment.output_dir if config is not None else default
-    return Path(output_dir).expanduser() / ".pretrained_cache"
+    return pretrained_cache_dir(config.experiment.output_dir if config is not None else default)
 
 
 def locate(spec: str, cache_dir: Path, key: str) -> PlaySource:
@@ -72,8 +71,7 @@ def resolve_run_dir(config: ExperimentConfig, source: str) -> str:
     direct = Path(name).expanduser()
     if name.startswith(PREFIX) or direct.exists():
         return name
-    env_folder = config.environment.name.replace("/", "-")
-    nested = Path(config.experiment.output_dir) / env_folder / config.training.algorithm / name
+    nested = runs_parent(config.experiment.output_dir, config.environment.name, config.training.algorithm) / name
     if nested.is_dir():
         return str(nested)
     raise ConfigError.single(source, "play.experiment", f"no run folder at {direct} or {nested}")
@@ -81,9 +79,10 @@ def resolve_run_dir(config: ExperimentConfig, source: str) -> str:
 
 def resolve_model(run_dir: Path, name: str | None, source: str) -> Path:
     """`model`, `best_model`, or a checkpoint name inside the run folder."""
-    stem = (name or "model").removesuffix(".zip")
-    for candidate in (run_dir / f"{stem}.zip", run_dir / "checkpoints" / f"{stem}.zip"):
-        if candidate.is_file():
-            return candidate
-    found = sorted(p.stem for p in [*run_dir.glob("*.zip"), *run_dir.glob("checkpoints/*.zip")])
-    raise ConfigError.single(source, "play.pretrained_model", f"no {stem}.zip in {run_dir}; found: {found or 'none'}")
+    layout = RunLayout(run_dir)
+    found = layout.named_model(name)
+    if found is not None:
+        return found
+    stem = (name or layout.model_zip.stem).removesuffix(".zip")
+    message = f"no {stem}.zip in {run_dir}; found: {layout.model_names() or 'none'}"
+    raise ConfigError.single(source, "play.pretrained_model", message)

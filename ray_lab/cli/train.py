@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ray_lab.cli.errors import print_config_error
 from ray_lab.config.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
-from ray_lab.config.loader import check_config, config_to_yaml, parse_config
+from ray_lab.config.loader import check_config, parse_config
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.pretrained import check_compatible, resolve_pretrained
-from ray_lab.tracking.atomic import atomic_write_text
-from ray_lab.tracking.run_dir import RunLayout, create_run_dir, ensure_run_id
+from ray_lab.tracking.run_dir import RunLayout, prepare_run, pretrained_cache_dir
 
 if TYPE_CHECKING:
     from ray_lab.cli.ray_connect import RayStart
@@ -44,7 +43,7 @@ def _unity_preflight(config: ExperimentConfig, source: str) -> Path | None:
     unity, spec = config.environment.unity, config.training.pretrained_model
     if unity is None or spec is None:
         return None
-    model_zip = resolve_pretrained(spec, source, Path(config.experiment.output_dir) / ".pretrained_cache")
+    model_zip = resolve_pretrained(spec, source, pretrained_cache_dir(config.experiment.output_dir))
     if unity.protocol == "ros_tcp":
         from unity_workers.envs import make_adapter
 
@@ -69,7 +68,7 @@ def preflight(config: ExperimentConfig, source: str) -> Path | None:
 
     env = _make_env_or_config_error(config, source, lambda: build_local_env(config))
     try:
-        cache = Path(config.experiment.output_dir) / ".pretrained_cache"
+        cache = pretrained_cache_dir(config.experiment.output_dir)
         model_zip = resolve_pretrained(config.training.pretrained_model, source, cache)
         check_compatible(model_zip, env.observation_space, env.action_space, source)
         return model_zip
@@ -83,15 +82,6 @@ def _make_env_or_config_error(config: ExperimentConfig, source: str, make: Calla
     except Exception as exc:  # whatever gymnasium.make raises for these kwargs
         message = f"cannot create {config.environment.id!r}: {type(exc).__name__}: {exc}"
         raise ConfigError.single(source, "environment.env_config", message) from None
-
-
-def new_run_dir(config: ExperimentConfig) -> Path:
-    """A fresh run folder (never an existing one) holding the resolved `config.yaml`."""
-    run_dir = create_run_dir(
-        Path(config.experiment.output_dir), config.environment.name, config.training.algorithm, config.experiment.name
-    )
-    atomic_write_text(RunLayout(run_dir).config_yaml, config_to_yaml(config))
-    return run_dir
 
 
 def _resume_preflight(config: ExperimentConfig, source: str) -> None:
@@ -180,16 +170,8 @@ def _start(
     from ray_lab.cli.ray_connect import storage_warning
     from ray_lab.learner.startup import in_background, open_sink, warm_learner_imports
 
-    if run_dir is None:
-        run_dir = create_run_dir(
-            Path(config.experiment.output_dir),
-            config.environment.id,
-            config.training.algorithm,
-            config.experiment.name,
-        )
-        atomic_write_text(RunLayout(run_dir).config_yaml, config_to_yaml(config))
-    layout = RunLayout(run_dir)
-    ensure_run_id(layout)  # run.json: the W&B run id a later --resume continues
+    layout = prepare_run(config, run_dir)  # config.yaml, and run.json: the W&B run id a later --resume continues
+    run_dir = layout.root
     opening = in_background(open_sink, config, layout) if local else None
     try:
         if local:

@@ -2,7 +2,7 @@
 
 The first five sections (`experiment`, `environment`, `training`, `evaluation`, `play`) accept the
 seed pipeline's schema unchanged; `workers`, `learner`, `wrappers` and `tracking` are new.
-Field descriptions are the source of `docs/configuration.md` (see `ray_lab.config.docs`).
+Field descriptions are the source of `docs/configuration.md` (see `ray_lab.cli.config_docs`).
 """
 
 from __future__ import annotations

@@ -79,8 +79,6 @@ def check_env_id(env_id: str) -> str | None:
     """None when `env_id` is registered with gymnasium (importing `module:` prefixes); else the problem."""
     import gymnasium as gym
 
-    import ray_lab.envs  # noqa: F401  (registers ray-lab's own envs)
-
     module, _, name = env_id.rpartition(":")
     if module:
         try:

@@ -1,6 +1,10 @@
-"""Environment construction: picklable env factories and ray-lab's own registered envs."""
+"""Environment construction: picklable env factories.
 
-from ray_lab.envs import testing as _testing  # noqa: F401  (registers ray_lab/* env ids)
+Small deterministic test envs live in :mod:`ray_lab.envs.testing`; nothing in the product imports
+or registers them. A config or a Ray worker names them with their module
+(`ray_lab.envs.testing:ray_lab/Sleep-v0`), which gymnasium imports first.
+"""
+
 from ray_lab.envs.factory import EnvFactory, make_env_factories
 
 __all__ = ["EnvFactory", "make_env_factories"]

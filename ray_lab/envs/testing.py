@@ -1,4 +1,4 @@
-"""Small deterministic environments for tests and benchmarks, registered on import.
+"""Small deterministic environments for tests and benchmarks only (the product never imports this module).
 
 Registered ids: ``ray_lab/Sleep-v0`` (:class:`SleepEnv`), ``ray_lab/Counter-v0``
 (:class:`CounterEnv`) and ``ray_lab/Spaces-v0`` (:class:`SpacesEnv`). In a process that has not

@@ -15,7 +15,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 from ray_lab.evaluation.seeded import EpisodeResults, run_seeded_episodes
-from ray_lab.learner.artifacts import save_model
+from ray_lab.tracking.artifacts import save_model
 from ray_lab.tracking.atomic import append_csv_row
 
 EVALUATION_FIELDS = [

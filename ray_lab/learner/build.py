@@ -23,10 +23,10 @@ from stable_baselines3.common.vec_env import (
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.algorithms import default_policy, resolve_algorithm
-from ray_lab.learner.artifacts import find_vecnormalize, load_vecnormalize_stats, vecnormalize_path_for
 from ray_lab.learner.plan import num_eval_envs, num_train_workers, train_env_factories, worker_options
 from ray_lab.learner.policy_kwargs import architecture_policy_kwargs
 from ray_lab.learner.schedules import apply_schedules
+from ray_lab.tracking.artifacts import find_vecnormalize, load_vecnormalize_stats, vecnormalize_path_for
 from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.workers import RayVecEnv
 from ray_lab.workers.launch import LaunchedWorkers
@@ -163,7 +163,7 @@ def load_pretrained_vecnormalize(env: VecEnv, pretrained: Path) -> bool:
             "trained without VecNormalize",
             pretrained,
             vecnormalize_path_for(pretrained).name,
-            "vecnormalize.pkl",
+            RunLayout(pretrained.parent).vecnormalize.name,
         )
         return False
     saved = load_vecnormalize_stats(stats)

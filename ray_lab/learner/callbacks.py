@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from ray_lab.learner.artifacts import save_model
 from ray_lab.learner.summary import ProgressState
+from ray_lab.tracking.artifacts import save_model
+from ray_lab.tracking.run_dir import RunLayout
 
 __all__ = ["CheckpointCallback", "ProgressCallback", "ProgressState", "VideoUploadCallback", "checkpoint_points"]
 
@@ -72,7 +73,7 @@ def checkpoint_points(total_timesteps: int, log_points: int) -> list[int]:
 
 
 class CheckpointCallback(BaseCallback):
-    """Saves `checkpoints/model_<timesteps>_steps.zip` (and VecNormalize statistics) at each point.
+    """Saves `layout.checkpoint_zip(timesteps)` (and VecNormalize statistics) at each point.
 
     `save` writes the checkpoint at a path (default: the model and its VecNormalize statistics; a
     training passes :func:`ray_lab.learner.resume.save_checkpoint`'s resumable checkpoint).
@@ -80,13 +81,13 @@ class CheckpointCallback(BaseCallback):
 
     def __init__(
         self,
-        checkpoints_dir: Path,
+        layout: RunLayout,
         points: list[int],
         on_saved: Callable[[Path, int], None] | None = None,
         save: Callable[[Path], Path] | None = None,
     ) -> None:
         super().__init__(verbose=0)
-        self.checkpoints_dir = checkpoints_dir
+        self.layout = layout
         self.points = list(points)
         self.on_saved = on_saved
         self.save = save
@@ -99,7 +100,7 @@ class CheckpointCallback(BaseCallback):
 
     def save_now(self) -> Path:
         """Write a checkpoint at the current timestep."""
-        path = self.checkpoints_dir / f"model_{self.num_timesteps}_steps.zip"
+        path = self.layout.checkpoint_zip(self.num_timesteps)
         if self.save is not None:
             self.save(path)
         else:

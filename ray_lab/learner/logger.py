@@ -23,6 +23,7 @@ from stable_baselines3.common.logger import (
 )
 
 from ray_lab.tracking.atomic import atomic_write_text
+from ray_lab.tracking.run_dir import RunLayout
 
 
 class AppendingCSVOutputFormat(CSVOutputFormat):
@@ -72,13 +73,13 @@ def _end_with_newline(path: Path) -> None:
                 file.write(b"\n")
 
 
-def build_logger(run_dir: Path, tensorboard_dir: Path, verbose: int) -> Logger:
-    """A logger appending to `progress.csv` in `run_dir`, writing TensorBoard events, and stdout at verbose 2."""
-    tensorboard_dir.mkdir(parents=True, exist_ok=True)
+def build_logger(layout: RunLayout, verbose: int) -> Logger:
+    """A logger appending to the run's `progress.csv`, writing TensorBoard events, and stdout at verbose 2."""
+    layout.tensorboard_dir.mkdir(parents=True, exist_ok=True)
     outputs: list[KVWriter] = [
-        AppendingCSVOutputFormat(str(run_dir / "progress.csv")),
-        TensorBoardOutputFormat(str(tensorboard_dir)),
+        AppendingCSVOutputFormat(str(layout.progress_csv)),
+        TensorBoardOutputFormat(str(layout.tensorboard_dir)),
     ]
     if verbose >= 2:
         outputs.append(HumanOutputFormat(sys.stdout))
-    return Logger(folder=str(run_dir), output_formats=outputs)
+    return Logger(folder=str(layout.root), output_formats=outputs)

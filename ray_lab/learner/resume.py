@@ -26,7 +26,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.evaluation.callback import EvalHistory, read_eval_history
-from ray_lab.learner.artifacts import load_replay_buffer, resume_state_path_for, save_model, save_replay_buffer
+from ray_lab.tracking.artifacts import load_replay_buffer, resume_state_path_for, save_model, save_replay_buffer
 from ray_lab.tracking.atomic import atomic_write_bytes
 
 __all__ = ["capture_rng", "load_resume_state", "restore_rng", "restore_run_state", "save_checkpoint"]

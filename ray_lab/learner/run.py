@@ -22,7 +22,6 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.evaluation.callback import EvalHistory, SeededEvalCallback
-from ray_lab.learner.artifacts import save_model
 from ray_lab.learner.build import build_eval_env, build_model, build_train_env, load_pretrained_vecnormalize
 from ray_lab.learner.callbacks import ProgressState
 from ray_lab.learner.logger import build_logger
@@ -31,6 +30,7 @@ from ray_lab.learner.run_callbacks import VIDEO_KEY as VIDEO_KEY
 from ray_lab.learner.run_callbacks import RoundHook, Saver, checkpoint_saver, log_model_artifact, make_callbacks
 from ray_lab.learner.startup import in_background, open_sink
 from ray_lab.learner.summary import RunSummary
+from ray_lab.tracking.artifacts import save_model
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.plots import plot_learning_curve
 from ray_lab.tracking.run_dir import RunLayout
@@ -58,7 +58,7 @@ def _finish_outputs(config: ExperimentConfig, layout: RunLayout, model: BaseAlgo
 
 def save_stop_checkpoint(model: BaseAlgorithm, layout: RunLayout, save: Saver) -> Path:
     """A training stopped early (Ctrl-C, SIGTERM): `checkpoints/model_<t>_steps.zip`, resumable with `--resume`."""
-    path = layout.checkpoints_dir / f"model_{model.num_timesteps}_steps.zip"
+    path = layout.checkpoint_zip(model.num_timesteps)
     save(path)
     logger.warning("stopped at %d steps; checkpoint %s", model.num_timesteps, path)
     return path
@@ -66,7 +66,7 @@ def save_stop_checkpoint(model: BaseAlgorithm, layout: RunLayout, save: Saver) -
 
 def save_failure_checkpoint(model: BaseAlgorithm, layout: RunLayout, save: Saver | None = None) -> Path | None:
     """Keep the model as it was when training failed: `checkpoints/model_<t>_steps_at_failure.zip`."""
-    path = layout.checkpoints_dir / f"model_{model.num_timesteps}_steps_at_failure.zip"
+    path = layout.checkpoint_zip(model.num_timesteps, at_failure=True)
     try:
         if save is not None:
             save(path)
@@ -193,7 +193,7 @@ class _TrainingRun:
         self.eval_env = start_eval_env(config, placement_group, layout)
         self.model, history = prepare_model(config, layout, train_env, device, pretrained, self.resume)
         self.sink = self.opening.result()  # before the logger: W&B hooks TensorBoard's writer when it starts
-        self.model.set_logger(build_logger(layout.root, layout.tensorboard_dir, config.loop.verbose))
+        self.model.set_logger(build_logger(layout, config.loop.verbose))
         return train_env, self.model, history
 
     def _callbacks(

@@ -14,7 +14,6 @@ from stable_baselines3.common.vec_env import VecEnv
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.evaluation.callback import EvalHistory, SeededEvalCallback, evaluation_points
 from ray_lab.evaluation.seeded import EpisodeResults
-from ray_lab.learner.artifacts import model_artifact_files
 from ray_lab.learner.callbacks import (
     CheckpointCallback,
     ProgressCallback,
@@ -23,6 +22,7 @@ from ray_lab.learner.callbacks import (
     checkpoint_points,
 )
 from ray_lab.learner.resume import save_checkpoint
+from ray_lab.tracking.artifacts import model_artifact_files
 from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.tracking.wandb_sink import NullSink, Sink
 
@@ -77,7 +77,7 @@ def make_callbacks(
         points = _points(checkpoint_points(loop.total_timesteps, loop.log_points), start, resume)
         saver = checkpoint_saver(config, model, eval_callback, history)
         on_checkpoint = _checkpoint_recorder(config, layout, sink, state)
-        callbacks.append(CheckpointCallback(layout.checkpoints_dir, points, on_checkpoint, saver))
+        callbacks.append(CheckpointCallback(layout, points, on_checkpoint, saver))
     return callbacks, eval_callback
 
 

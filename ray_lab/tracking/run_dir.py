@@ -1,4 +1,9 @@
-"""Run folders: `<root>/<env id>/<algorithm>/<name>_<YYYYmmdd-HHMMSS>/`, never shared by two runs."""
+"""Run folders: the one owner of where a run's files go and what they are called.
+
+A training's folder is `<output_dir>/<env name>/<algorithm>/<name>_<YYYYmmdd-HHMMSS>/` (never shared
+by two runs); a Tune trial's is `<sweep folder>/trials/<trial name>/` (kept across its retries).
+:func:`prepare_run` makes either ready to train into; :class:`RunLayout` names every file inside.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ray_lab.config.loader import config_to_yaml
+from ray_lab.config.schema import ExperimentConfig
 from ray_lab.tracking.atomic import atomic_write_text
 
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
 MAX_SUFFIX = 10_000
+PRETRAINED_CACHE = ".pretrained_cache"
+TRIALS = "trials"
 _UNSAFE = re.compile(r"[^\w.+=@-]")
 
 
@@ -32,6 +41,24 @@ def sanitize_component(value: str, what: str = "name") -> str:
     return cleaned
 
 
+def runs_parent(output_dir: Path | str, env_name: str, algorithm: str) -> Path:
+    """The folder holding the runs of one env and algorithm: `<output_dir>/<env name>/<algorithm>`.
+
+    Each component is sanitized (`ALE/Pong-v5` → `ALE-Pong-v5`). `env_name` is the env's id without
+    a `module:` prefix (`EnvironmentSection.name`), for `train`, `play` and sweeps alike.
+
+    Raises:
+        ValueError: a component is empty after sanitizing.
+    """
+    env = sanitize_component(env_name, "environment id")
+    return Path(output_dir).expanduser() / env / sanitize_component(algorithm, "algorithm")
+
+
+def pretrained_cache_dir(output_dir: Path | str) -> Path:
+    """Where `wandb:` models are downloaded (`training.pretrained_model`, `ray-lab play --run wandb:...`)."""
+    return Path(output_dir).expanduser() / PRETRAINED_CACHE
+
+
 def create_run_dir(
     root: Path | str,
     env_id: str,
@@ -42,20 +69,16 @@ def create_run_dir(
 ) -> Path:
     """Create and return a new, empty run folder `root/<env id>/<algorithm>/<name>_<YYYYmmdd-HHMMSS>/`.
 
-    Each component is sanitized (`ALE/Pong-v5` → `ALE-Pong-v5`). When the folder exists already
-    (a run started in the same second, here or concurrently elsewhere) `_2`, `_3`, ... is appended:
-    creation relies on `mkdir` failing for an existing folder, so two runs never share one.
+    When the folder exists already (a run started in the same second, here or concurrently
+    elsewhere) `_2`, `_3`, ... is appended: creation relies on `mkdir` failing for an existing
+    folder, so two runs never share one.
 
     Raises:
         ValueError: a component is empty after sanitizing.
         RuntimeError: no free folder name was found after many attempts.
     """
     stamp = (now or datetime.now()).strftime(TIMESTAMP_FORMAT)
-    parent = (
-        Path(root).expanduser()
-        / sanitize_component(env_id, "environment id")
-        / sanitize_component(algorithm, "algorithm")
-    )
+    parent = runs_parent(root, env_id, algorithm)
     parent.mkdir(parents=True, exist_ok=True)
     base = f"{sanitize_component(name, 'experiment name')}_{stamp}"
     for index in range(1, MAX_SUFFIX + 1):
@@ -66,6 +89,29 @@ def create_run_dir(
             continue
         return candidate
     raise RuntimeError(f"no free run folder for {base!r} in {parent} after {MAX_SUFFIX} attempts")
+
+
+def trial_run_dir(sweep_dir: Path | str, trial_name: str) -> Path:
+    """A Tune trial's run folder, `<sweep folder>/trials/<trial name>` (the same one on every retry)."""
+    return Path(sweep_dir) / TRIALS / sanitize_component(trial_name, "trial name")
+
+
+def prepare_run(config: ExperimentConfig, folder: Path | None = None) -> RunLayout:
+    """Make a run folder ready to train `config` into: the one way a run starts (CLI, Tune, tests).
+
+    `folder` None: a new folder under `experiment.output_dir` (:func:`create_run_dir`, named by
+    `environment.name`, `training.algorithm` and `experiment.name`). Given (a resumed run, a Tune
+    trial), it is created when missing and reused as it is. Either way `config.yaml` holds the
+    config the run (last) started with, and `run.json` the W&B run id that a resume continues.
+    """
+    if folder is None:
+        where = config.experiment
+        folder = create_run_dir(where.output_dir, config.environment.name, config.training.algorithm, where.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    layout = RunLayout(folder)
+    atomic_write_text(layout.config_yaml, config_to_yaml(config))
+    ensure_run_id(layout)
+    return layout
 
 
 @dataclass(frozen=True)
@@ -94,18 +140,34 @@ class RunLayout:
 
     @property
     def vecnormalize(self) -> Path:
-        """VecNormalize statistics of the final model."""
+        """rl-baselines3-zoo's name for a folder's VecNormalize statistics, read when a model has no
+        `<model>_vecnormalize.pkl` of its own (:func:`vecnormalize_path_for`); ray-lab writes the latter."""
         return self.root / "vecnormalize.pkl"
-
-    @property
-    def best_vecnormalize(self) -> Path:
-        """VecNormalize statistics of the best model."""
-        return self.root / "best_vecnormalize.pkl"
 
     @property
     def checkpoints_dir(self) -> Path:
         """Periodic checkpoints (`model_<timesteps>_steps.zip`)."""
         return self.root / "checkpoints"
+
+    def checkpoint_zip(self, timesteps: int, *, at_failure: bool = False) -> Path:
+        """The checkpoint taken at `timesteps`: `checkpoints/model_<timesteps>_steps.zip`.
+
+        `at_failure`: the model kept when a training failed (`model_<timesteps>_steps_at_failure.zip`).
+        """
+        suffix = "_at_failure" if at_failure else ""
+        return self.checkpoints_dir / f"model_{timesteps}_steps{suffix}.zip"
+
+    def named_model(self, name: str | None) -> Path | None:
+        """`model`, `best_model` or a checkpoint's name (`.zip` optional): the zip in this folder, or None."""
+        stem = (name or self.model_zip.stem).removesuffix(".zip")
+        for candidate in (self.root / f"{stem}.zip", self.checkpoints_dir / f"{stem}.zip"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def model_names(self) -> list[str]:
+        """The names :meth:`named_model` finds here, sorted."""
+        return sorted(p.stem for p in [*self.root.glob("*.zip"), *self.checkpoints_dir.glob("*.zip")])
 
     @property
     def evaluations_csv(self) -> Path:
@@ -189,8 +251,8 @@ _NUMBER = re.compile(r"\d+")
 def vecnormalize_path_for(model_zip: Path) -> Path:
     """Where the VecNormalize statistics of `model_zip` live: `model.zip` → `model_vecnormalize.pkl`.
 
-    The same rule holds in a run folder, in a model artifact on W&B and in its download. The run
-    folder's final model may also have the conventional `vecnormalize.pkl` beside it.
+    The same rule holds in a run folder, in a model artifact on W&B and in its download. A folder
+    from rl-baselines3-zoo has `vecnormalize.pkl` instead (:attr:`RunLayout.vecnormalize`).
     """
     return model_zip.with_name(f"{model_zip.stem}_vecnormalize.pkl")
 

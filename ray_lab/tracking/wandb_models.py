@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ray_lab.tracking.run_dir import sanitize_component, vecnormalize_path_for
+from ray_lab.tracking.run_dir import RunLayout, sanitize_component, vecnormalize_path_for
 from ray_lab.tracking.wandb_mode import api_key_configured
 
 PREFIX = "wandb:"
@@ -63,7 +63,7 @@ def _download_run_file(run: Any, name: str, root: Path) -> Path | None:
 def _download_companions(run: Any, name: str, root: Path) -> None:
     """The run files that belong with model file `name`: its VecNormalize statistics and `config.yaml`."""
     model = Path(name)
-    for companion in (vecnormalize_path_for(model), model.with_name("config.yaml")):
+    for companion in (vecnormalize_path_for(model), RunLayout(model.parent).config_yaml):
         _download_run_file(run, companion.as_posix(), root)
 
 

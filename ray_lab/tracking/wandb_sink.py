@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from ray_lab.tracking.redact import scrub_secrets
+from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.tracking.wandb_mode import ConfigMode, RunMode, resolve_mode
 from ray_lab.tracking.wandb_models import WandbModelRef, parse_wandb_uri, resolve_wandb_model
 
@@ -136,12 +137,12 @@ class WandbSink(Sink):
         self._wandb = wandb
         self._finished, self._tb_patched, self._artifacts_logged = False, False, 0
         self.run_dir = Path(run_dir)
-        self.wandb_dir = self.run_dir / "wandb"
+        self.wandb_dir = RunLayout(self.run_dir).wandb_dir
         self.wandb_dir.mkdir(parents=True, exist_ok=True)
         init_args = self._init_args(
             project=project, entity=entity, group=group, name=run_name, tags=tags, config=config, run_id=run_id
         )
-        tb_dir = Path(tensorboard_dir) if tensorboard_dir else self.run_dir / "tensorboard"
+        tb_dir = Path(tensorboard_dir) if tensorboard_dir else RunLayout(self.run_dir).tensorboard_dir
         self._open(mode, init_args, tb_dir if sync_tensorboard else None, init_timeout_s)
 
     def _open(

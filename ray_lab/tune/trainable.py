@@ -22,7 +22,6 @@ from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from ray_lab.config.loader import config_to_yaml
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.evaluation.seeded import EpisodeResults
 from ray_lab.learner.callbacks import ProgressState
@@ -30,7 +29,7 @@ from ray_lab.learner.placement import learner_device
 from ray_lab.learner.resume import save_checkpoint
 from ray_lab.learner.run import train
 from ray_lab.tracking.atomic import atomic_write_text
-from ray_lab.tracking.run_dir import RunLayout
+from ray_lab.tracking.run_dir import prepare_run, trial_run_dir
 from ray_lab.tune.space import SEED_KEY, decode_values, trial_config
 from ray_lab.tune.spec import SweepSpec
 
@@ -70,10 +69,7 @@ def _trial_setup(context: SweepContext, params: dict[str, Any], trial_name: str)
     config = trial_config(context.base, context.spec, values, seed, context.spec_source)
     config.experiment.name = trial_name
     config.tracking.group = config.tracking.group or Path(context.sweep_dir).name
-    run_dir = Path(context.sweep_dir) / "trials" / trial_name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    layout = RunLayout(run_dir)
-    atomic_write_text(layout.config_yaml, config_to_yaml(config))
+    run_dir = prepare_run(config, trial_run_dir(context.sweep_dir, trial_name)).root
     import ray
 
     node = ray.get_runtime_context().get_node_id()

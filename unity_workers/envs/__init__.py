@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from unity_workers.session import SimSession, SimSessionFactory
+
 from .adapters import DEFAULT_ADAPTER, StepAdapter, load_adapter, make_adapter
 from .fields import FieldAdapter, FieldPath
 from .nav_adapter import NavAdapter
-from .session import SimSession, SimSessionFactory
 from .unity_env import RestartQuotaError, UnityEnv
 
 __all__ = [

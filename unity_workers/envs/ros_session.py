@@ -1,4 +1,4 @@
-"""`RosTcpSession`: a :class:`~unity_workers.envs.session.SimSession` over one ROS-TCP bridge.
+"""`RosTcpSession`: a :class:`~unity_workers.session.SimSession` over one ROS-TCP bridge.
 
 The bridge binds a free port (port 0) on this node; the player connects to it, registers its
 step/reset services with ``__unity_service`` and the session calls them with a timeout. An adapter
@@ -25,10 +25,10 @@ from unity_workers.ros_tcp import MessageTypes, PendingCall, RosTcpBridge
 from unity_workers.ros_tcp.admission import TOKEN_ENV, new_token
 from unity_workers.ros_tcp.sending import DEFAULT_SEND_TIMEOUT_S
 from unity_workers.ros_tcp.topics import DEFAULT_MAX_TOPIC_MESSAGES
+from unity_workers.session import SimSession, SimSessionFactory, StepOutcome
 
 from .adapters import StepAdapter
 from .fields import image_to_rgb
-from .session import SimSession, SimSessionFactory, StepOutcome
 
 __all__ = ["RosTcpSession", "RosTcpSessionFactory"]
 

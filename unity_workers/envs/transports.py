@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from unity_workers.ros_tcp import MessageTypes
+from unity_workers.session import SimSessionFactory
 from unity_workers.spec import UnitySpec
 
 from .adapters import make_adapter
 from .field_checks import check_field_map
 from .ros_session import RosTcpSessionFactory, default_interfaces_dir
-from .session import SimSessionFactory
 
 __all__ = ["make_session_factory", "service_names"]
 

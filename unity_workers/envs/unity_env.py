@@ -1,7 +1,7 @@
 """`UnityEnv`: a gymnasium env backed by one simulator process (a Unity player or the reference sim).
 
 Each instance owns one player (:class:`~unity_workers.launcher.UnityProcess`) and one transport
-session to it (:mod:`unity_workers.envs.session`: a ROS-TCP bridge or a gRPC client), both on a
+session to it (:mod:`unity_workers.session`: a ROS-TCP bridge or a gRPC client), both on a
 port of this node that no other env holds. A call that times out, loses the connection or finds the
 player dead restarts player and session (on a fresh port) within a quota: the affected step ends the
 episode as truncated with ``info["env_restarted"] = True``. Every start of the player writes its own
@@ -27,12 +27,12 @@ import gymnasium as gym
 import numpy as np
 
 from unity_workers.launcher import PlayerDiedError, UnityProcess
+from unity_workers.session import SimSession
 from unity_workers.spec import UnitySpec
 
 from .inflight import InFlight, Phase
 from .player_setup import REFERENCE_SIM as REFERENCE_SIM
 from .player_setup import coerce_spec, log_stem, player_options
-from .session import SimSession
 from .transports import make_session_factory
 
 __all__ = ["FAULTS", "RestartQuotaError", "UnityEnv", "log_stem"]

@@ -1,4 +1,4 @@
-"""`GrpcSession`: the :class:`~unity_workers.envs.session.SimSession` of a simulator serving the gRPC env protocol.
+"""`GrpcSession`: the :class:`~unity_workers.session.SimSession` of a simulator serving the gRPC env protocol.
 
 The simulator is the gRPC server: :meth:`GrpcSessionFactory.open` picks a free port on this node,
 the player is launched with ``--ros-port PORT --protocol grpc`` and binds it, and
@@ -25,8 +25,8 @@ import grpc
 import gymnasium as gym
 import numpy as np
 
-from unity_workers.envs.session import SimSession, SimSessionFactory, StepOutcome
 from unity_workers.launcher import PlayerDiedError, UnityProcess, free_port
+from unity_workers.session import SimSession, SimSessionFactory, StepOutcome
 
 from . import ray_lab_env_pb2 as pb
 from . import ray_lab_env_pb2_grpc as pb_grpc

@@ -9,7 +9,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_normalize
 
 from ray_lab.tracking.atomic import atomic_path, atomic_write_bytes
-from ray_lab.tracking.run_dir import vecnormalize_path_for
+from ray_lab.tracking.run_dir import RunLayout, vecnormalize_path_for
 
 __all__ = [
     "find_vecnormalize",
@@ -43,7 +43,7 @@ def save_vecnormalize(vec_normalize: VecNormalize, path: Path) -> None:
 
 def find_vecnormalize(model_zip: Path) -> Path | None:
     """The statistics file that belongs to `model_zip`, if there is one."""
-    for candidate in (vecnormalize_path_for(model_zip), model_zip.parent / "vecnormalize.pkl"):
+    for candidate in (vecnormalize_path_for(model_zip), RunLayout(model_zip.parent).vecnormalize):
         if candidate.is_file():
             return candidate
     return None
