@@ -33,8 +33,10 @@ from unity_workers.envs import UnityEnv
 from unity_workers.spec import UnitySpec
 
 K = 3
-LATENCY_S = 0.15
-CONCURRENT_BOUND_S = 0.6 * K * LATENCY_S  # well under K latencies: the players answered together
+LATENCY_S = 0.25
+# Serial stepping cannot take less than K latencies (0.75 s); together they take one (0.25 s) plus the
+# overhead, which a loaded 2-core machine may stretch by a few hundred ms. The bound sits between.
+CONCURRENT_BOUND_S = (K - 0.5) * LATENCY_S
 ACTION = np.array([0.5, 0.2], dtype=np.float32)
 
 MakeWorker = Callable[..., EnvWorker]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ray_lab.cli.main import main
-from ray_lab.config import ConfigError, load_config
+from ray_lab.config import ConfigError
 from ray_lab.config.loader import config_to_yaml
+from ray_lab.learner.experiment import load_experiment
 from ray_lab.learner.schedules import parse_schedule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,12 +37,12 @@ def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> Path:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path: Path) -> None:
-    config = load_config(path)
+    config = load_experiment(path)
     assert config.loop.total_timesteps > 0
 
 
 def test_seed_pipeline_config_loads_verbatim() -> None:
-    config = load_config(SEED_CONFIG)
+    config = load_experiment(SEED_CONFIG)
     assert config.experiment.name == "BipedalWalker-Benchmark"
     assert config.environment.env_config is None  # the string 'None' means null
     assert config.training.pretrained_model is None
@@ -57,7 +59,7 @@ def test_quickstart_config_matches_the_embedded_default() -> None:
 
 
 def test_overrides_set_any_key_with_yaml_types(tmp_path: Path) -> None:
-    config = load_config(
+    config = load_experiment(
         write(tmp_path, GOOD),
         [
             "workers.num_workers=3",
@@ -77,18 +79,18 @@ def test_overrides_set_any_key_with_yaml_types(tmp_path: Path) -> None:
 
 
 def test_ray_style_cpu_gpu_in_resources(tmp_path: Path) -> None:
-    config = load_config(
+    config = load_experiment(
         write(tmp_path, "workers:\n  resources: {CPU: 1, unity: 1}\nlearner:\n  resources: {GPU: 1}\n")
     )
     assert config.workers.num_cpus == 1 and config.workers.resources == {"unity": 1}
     assert config.learner.num_gpus == 1 and config.learner.resources == {}
     with pytest.raises(ConfigError, match=r"workers: resources\.CPU=1 contradicts num_cpus=0\.5"):
-        load_config(write(tmp_path, "workers:\n  num_cpus: 0.5\n  resources: {CPU: 1}\n"))
+        load_experiment(write(tmp_path, "workers:\n  num_cpus: 0.5\n  resources: {CPU: 1}\n"))
 
 
 def test_resolved_config_round_trips(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, GOOD))
-    again = load_config(write(tmp_path, config_to_yaml(config), "resolved.yaml"))
+    config = load_experiment(write(tmp_path, GOOD))
+    again = load_experiment(write(tmp_path, config_to_yaml(config), "resolved.yaml"))
     assert again == config
 
 
@@ -154,19 +156,19 @@ def test_bad_config_exits_2_naming_file_and_key(
 def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
     path = write(tmp_path, "workers: {num_workers: 0, envs_per_worker: x}\ntracking: {projekt: a}\n")
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        load_experiment(path)
     keys = {p.key for p in info.value.problems}
     assert keys == {"workers.num_workers", "workers.envs_per_worker", "tracking.projekt"}
 
 
 def test_bad_override_is_blamed_on_set(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, GOOD), ["workers.num_wokers=2"])
+        load_experiment(write(tmp_path, GOOD), ["workers.num_wokers=2"])
     (problem,) = info.value.problems
     assert problem.source.startswith("--set") and problem.key == "workers.num_wokers"
     assert "did you mean 'num_workers'" in problem.message
     with pytest.raises(ConfigError, match="KEY=VALUE"):
-        load_config(write(tmp_path, GOOD), ["workers.num_workers"])
+        load_experiment(write(tmp_path, GOOD), ["workers.num_workers"])
 
 
 def test_missing_file_exits_2_in_a_real_process(tmp_path: Path) -> None:
@@ -192,3 +194,28 @@ def test_empty_sweep_spec_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="the file is empty") as info:
         load_sweep(spec)
     assert info.value.problems[0].source == str(spec)
+
+
+def test_the_preflight_builds_one_env_and_names_its_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "environment: {id: CartPole-v1, env_config: {no_such_kwarg: 1}}\n")
+    assert load_experiment(path).environment.env_config == {"no_such_kwarg": 1}  # the schema and checks pass
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path, run_preflight=True)
+    (problem,) = info.value.problems
+    assert problem.key == "environment.env_config" and "no_such_kwarg" in problem.message
+    assert problem.source == str(path)
+
+
+def test_sweeps_and_set_share_one_dotted_key_setter(tmp_path: Path) -> None:
+    """`--set a.b=1` where `a` is a value is an error naming the key, for overrides and sweep trials alike."""
+    from ray_lab.config.loader import set_dotted
+
+    path = write(tmp_path, "experiment: {name: x}\n")
+    with pytest.raises(ConfigError, match=r"'experiment\.name' is a value, not a section"):
+        load_experiment(path, ["experiment.name.sub=1"])
+    data: dict[str, Any] = {"experiment": {"name": "x"}}
+    with pytest.raises(ConfigError) as info:
+        set_dotted(data, "experiment.name.sub", 1, "spec.yaml")
+    assert info.value.problems[0].source == "spec.yaml"
+    set_dotted(data, "training.algorithm_parameters.n_steps", 64)
+    assert data["training"] == {"algorithm_parameters": {"n_steps": 64}}

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import yaml
 
-from ray_lab.config import load_config
 from ray_lab.config.errors import ConfigError
+from ray_lab.learner.experiment import load_experiment
 from unity_workers.envs import UnityEnv, make_adapter
 from unity_workers.spec import UnitySpec
 
@@ -134,7 +134,7 @@ def test_a_path_or_constant_the_srv_does_not_fit_is_a_config_error_at_load(
 ) -> None:
     path = write_config(tmp_path, indie_section(tmp_path / "calls.jsonl", **override))
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_experiment(path)
     text = str(caught.value)
     assert f"{path}: environment.unity.{key}: " in text, text
     for word in words:
@@ -145,7 +145,7 @@ def test_a_path_or_constant_the_srv_does_not_fit_is_a_config_error_at_load(
 def test_the_default_seed_field_is_optional_and_the_mapping_loads(tmp_path: Path) -> None:
     section = indie_section(tmp_path / "calls.jsonl")
     del section["fields"]["seed"]  # the default `seed`: this Restart has none, so no seed is sent
-    unity = load_config(write_config(tmp_path, section)).environment.unity
+    unity = load_experiment(write_config(tmp_path, section)).environment.unity
     assert unity is not None and unity.fields is not None and unity.fields.seed == "seed"
 
 

@@ -10,9 +10,9 @@ import pytest
 from random_policy import RandomPolicy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from ray_lab.config import load_config
 from ray_lab.evaluation.seeded import run_seeded_episodes
 from ray_lab.learner.actor import run_training
+from ray_lab.learner.experiment import load_experiment
 from ray_lab.tracking.run_dir import prepare_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ def eval_returns(run_dir: Path) -> list[float]:
 
 @pytest.mark.slow
 def test_ppo_solves_cartpole_on_its_config_workers(ray_session: None, tmp_path: Path) -> None:
-    config = load_config(
+    config = load_experiment(
         ROOT / "configs" / "cartpole_ppo.yaml",
         ["training.use_wandb=false", f"experiment.output_dir={tmp_path}", "training.training.log_points=1"],
     )
@@ -40,7 +40,7 @@ def test_ppo_solves_cartpole_on_its_config_workers(ray_session: None, tmp_path: 
 
 @pytest.mark.slow
 def test_sac_improves_pendulum_within_20k_steps(ray_session: None, tmp_path: Path) -> None:
-    config = load_config(
+    config = load_experiment(
         ROOT / "configs" / "pendulum_sac.yaml",
         [
             "training.use_wandb=false",

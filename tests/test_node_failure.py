@@ -21,8 +21,8 @@ from conftest import local_cluster
 from ray.cluster_utils import Cluster
 from ray.util.placement_group import placement_group_table
 
-from ray_lab.config import load_config
 from ray_lab.learner.actor import run_training
+from ray_lab.learner.experiment import load_experiment
 from ray_lab.tracking.run_dir import prepare_run
 
 CARTPOLE = Path(__file__).resolve().parents[1] / "configs" / "cartpole_ppo.yaml"
@@ -67,7 +67,7 @@ def test_env_workers_move_to_another_node_when_theirs_is_removed(
         "workers.max_restarts=2",
         "learner.num_cpus=1",
     ]
-    config = load_config(CARTPOLE, overrides)
+    config = load_experiment(CARTPOLE, overrides)
     run_dir = prepare_run(config).root
     result: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: result.update(summary=run_training(config, run_dir, None)), daemon=True)

@@ -16,8 +16,8 @@ from conftest import local_cluster
 from ray.cluster_utils import Cluster
 from ray.util.placement_group import placement_group_table, remove_placement_group
 
-from ray_lab.config import load_config
 from ray_lab.learner.actor import start_learner
+from ray_lab.learner.experiment import load_experiment
 from ray_lab.learner.placement import PlacementError, learner_gpus, plan_bundles, reserve
 
 CARTPOLE = Path(__file__).resolve().parents[1] / "configs" / "cartpole_ppo.yaml"
@@ -31,7 +31,7 @@ def two_node_cluster() -> Iterator[tuple[Cluster, Any]]:
 
 def test_learner_runs_on_the_gpu_node_with_unity_workers_beside_it(two_node_cluster: tuple[Cluster, Any]) -> None:
     _, gpu_node = two_node_cluster
-    config = load_config(CARTPOLE, ["workers.resources={unity: 1}", "workers.num_workers=2"])
+    config = load_experiment(CARTPOLE, ["workers.resources={unity: 1}", "workers.num_workers=2"])
     actor, group, device = start_learner(config)
     try:
         where = ray.get(actor.node.remote())
@@ -51,7 +51,7 @@ def test_learner_runs_on_the_gpu_node_with_unity_workers_beside_it(two_node_clus
 
 
 def test_a_training_the_cluster_cannot_hold_fails_naming_the_resource(two_node_cluster: tuple[Cluster, Any]) -> None:
-    config = load_config(
+    config = load_experiment(
         CARTPOLE, ["workers.resources={unity: 3}", "workers.num_workers=2", "learner.placement_timeout_s=3"]
     )
     with pytest.raises(PlacementError) as info:
@@ -64,7 +64,7 @@ def test_a_training_the_cluster_cannot_hold_fails_naming_the_resource(two_node_c
 def test_a_resource_no_node_has_fails_at_once(two_node_cluster: tuple[Cluster, Any]) -> None:
     import time
 
-    config = load_config(
+    config = load_experiment(
         CARTPOLE, ["workers.resources={unity: 5, simulator_gpu: 1}", "learner.placement_timeout_s=120"]
     )
 
@@ -84,9 +84,9 @@ def test_the_seeds_cuda_device_falls_back_to_the_cpu_without_a_gpu(
     ray_session: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The seed's `device: 'cuda'` on a CPU-only cluster: the learner runs on the CPU, with a warning."""
-    assert load_config(SEED_CONFIG).loop.device == "cuda"
+    assert load_experiment(SEED_CONFIG).loop.device == "cuda"
     assert ray.cluster_resources().get("GPU", 0.0) == 0.0
-    config = load_config(CARTPOLE, ["training.training.device=cuda"])
+    config = load_experiment(CARTPOLE, ["training.training.device=cuda"])
     with caplog.at_level("WARNING", logger="ray_lab.learner.placement"):
         actor, group, device = start_learner(config)
     try:
@@ -100,9 +100,9 @@ def test_the_seeds_cuda_device_falls_back_to_the_cpu_without_a_gpu(
 
 
 def test_an_explicit_learner_gpu_is_still_demanded(ray_session: None) -> None:
-    config = load_config(CARTPOLE, ["training.training.device=cuda", "learner.num_gpus=1"])
+    config = load_experiment(CARTPOLE, ["training.training.device=cuda", "learner.num_gpus=1"])
     assert learner_gpus(config, 0.0) == 1.0
-    assert learner_gpus(load_config(CARTPOLE, ["training.training.device=cuda"]), 0.0, lambda: True) == 1.0
+    assert learner_gpus(load_experiment(CARTPOLE, ["training.training.device=cuda"]), 0.0, lambda: True) == 1.0
     with pytest.raises(PlacementError) as info:
         reserve(config, gpus=learner_gpus(config, 0.0))
     assert "GPU 1 (largest node has 0)" in str(info.value)

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ray_lab.config import ConfigError, load_config
+from ray_lab.config import ConfigError
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
+from ray_lab.learner.experiment import load_experiment
 from ray_lab.learner.plan import worker_options
 from ray_lab.workers import RayVecEnv
 
@@ -36,7 +37,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_derived_timeout_covers_every_env_of_a_worker_restarting(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, UNITY))
+    config = load_experiment(write(tmp_path, UNITY))
     per_env = 2 + 2 * (5 + 20 + 2)  # the call's timeout, then 2 relaunches: close, connect, reset timeout
     assert config.environment.unity is not None and config.environment.unity.longest_call_s() == per_env
     assert config.worker_step_timeout_s(2) == 2 * per_env + 10
@@ -47,17 +48,17 @@ def test_derived_timeout_covers_every_env_of_a_worker_restarting(tmp_path: Path)
 
 def test_an_explicit_timeout_too_short_for_restarts_names_both_keys(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, UNITY + "  step_timeout_s: 60\n"))
+        load_experiment(write(tmp_path, UNITY + "  step_timeout_s: 60\n"))
     (problem,) = info.value.problems
     assert problem.key == "workers.step_timeout_s"
     assert "shorter than the 112 s" in problem.message and "environment.unity.step_timeout_s" in problem.message
     assert "connect_timeout_s" in problem.message and "raise it to 112" in problem.message
-    assert load_config(write(tmp_path, UNITY + "  step_timeout_s: 112\n")).worker_step_timeout_s(2) == 112
+    assert load_experiment(write(tmp_path, UNITY + "  step_timeout_s: 112\n")).worker_step_timeout_s(2) == 112
 
 
 def test_two_restarts_in_one_vector_step_keep_the_run_going(ray_session: None, tmp_path: Path) -> None:
     """Both players of one worker crash on the same step: both restart within the call, the run goes on."""
-    config = load_config(write(tmp_path, UNITY))
+    config = load_experiment(write(tmp_path, UNITY))
     factories = make_env_factories(config.environment, 2, envs_per_worker=2, log_dir=str(tmp_path / "logs"))
     venv = RayVecEnv(factories, worker_options(config, "train", None, 0))
     try:

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from matplotlib.image import imread
 
-from ray_lab.config.loader import build_config
 from ray_lab.evaluation.callback import EVALUATION_FIELDS
+from ray_lab.learner.experiment import experiment_from_mapping
 from ray_lab.tracking.atomic import append_csv_row
 from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.tune.plots import axis_kind, plot_metric_vs_params, plot_sweep_curves
@@ -223,7 +223,7 @@ def test_best_config_yaml_sets_nested_keys_and_validates(records: list[TrialReco
     assert data["training"]["architecture"]["net_arch"] == [64, 64]
     assert data["training"]["algorithm_parameters"]["n_steps"] == 32  # the rest of the base is kept
     assert base["training"]["algorithm_parameters"]["learning_rate"] == "lin_0.001"  # base not modified
-    config = build_config(data, "best.yaml")
+    config = experiment_from_mapping(data, "best.yaml")
     assert config.training.algorithm_parameters["learning_rate"] == 1e-3
     assert list(config.training.architecture.net_arch or []) == [64, 64]
 

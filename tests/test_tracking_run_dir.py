@@ -126,14 +126,14 @@ def test_find_model_errors_say_what_was_looked_for(tmp_path: Path) -> None:
 def test_train_play_and_sweeps_agree_on_a_module_prefixed_env_s_run_folder(tmp_path: Path) -> None:
     """`module:EnvId` envs: the run folder is named by the env id alone, and `play` finds it by name."""
     from ray_lab.cli.play_source import resolve_run_dir
-    from ray_lab.config import load_config
+    from ray_lab.learner.experiment import load_experiment
 
     config_path = tmp_path / "c.yaml"
     config_path.write_text(
         "environment: {id: 'gymnasium.envs.classic_control:CartPole-v1'}\n"
         f"experiment: {{name: prefixed, output_dir: {tmp_path / 'out'}}}\n"
     )
-    config = load_config(config_path)
+    config = load_experiment(config_path)
     layout = prepare_run(config)
     assert layout.root.parent == runs_parent(tmp_path / "out", "CartPole-v1", config.training.algorithm)
     assert layout.config_yaml.is_file() and layout.run_json.is_file()

@@ -206,3 +206,42 @@ def test_sigterm_and_ctrl_c_stop_and_save(
 
 def _data_rows(csv_path: Path) -> int:
     return max(0, len(csv_path.read_text().splitlines()) - 1)
+
+
+def test_a_second_ctrl_c_aborts_and_leaves_no_simulator_behind(ray_env_module: dict[str, str], tmp_path: Path) -> None:
+    """Ctrl-C twice: the second aborts the save; the players (reference sims) and Ray end with the command."""
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "ray_lab", "train", "--config", str(ROOT / "configs" / "reference_nav_ppo.yaml")]
+    for item in [
+        f"experiment.output_dir={out}",
+        "training.training.eval.num_evals=0",
+        "training.training.log_points=0",
+        "training.use_wandb=false",
+        "workers.num_workers=1",
+        "workers.envs_per_worker=2",
+        "environment.unity.extra_args=[--light]",
+    ]:
+        args += ["--set", item]
+    with (tmp_path / "log.txt").open("w") as log:
+        proc = subprocess.Popen(args, env=ray_env_module, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 240
+            while len(list(out.rglob("*.log"))) < 2 or not list(out.rglob("progress.csv")):
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "log.txt").read_text()
+                time.sleep(0.5)
+            players = [pid for pid in _processes_mentioning(str(out)) if pid != proc.pid]
+            assert players, "no simulator process found while training"
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)  # impatient: abort instead of saving
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    deadline = time.monotonic() + 20
+    while _processes_mentioning(str(out)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(str(out)) == [], (tmp_path / "log.txt").read_text()[-3000:]
+    while _processes_mentioning(ray_env_module["RAY_LAB_RAY_TEMP_DIR"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(ray_env_module["RAY_LAB_RAY_TEMP_DIR"]) == []

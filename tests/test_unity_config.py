@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ray_lab.config import load_config
 from ray_lab.config.errors import ConfigError
+from ray_lab.learner.experiment import load_experiment
 from unity_workers.envs import FieldPath, UnityEnv
 from unity_workers.spec import UnitySpec
 
@@ -50,7 +50,7 @@ def train_cli(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_reference_config_loads_and_names_runs_after_the_simulator() -> None:
-    config = load_config(ROOT / "configs" / "reference_nav_ppo.yaml")
+    config = load_experiment(ROOT / "configs" / "reference_nav_ppo.yaml")
     unity = config.environment.unity
     assert unity is not None and unity.adapter == "unity_workers.envs.nav_adapter:NavAdapter"
     assert config.environment.name == "ReferenceNav"
@@ -72,7 +72,7 @@ unity:
   sample_time: 0.0
   time_scale: 2.0
 """
-    config = load_config(
+    config = load_experiment(
         write(tmp_path / "seed.yaml", seed_yaml), ["environment.unity.adapter=unity_workers.envs:NavAdapter"]
     )
     unity = config.environment.unity
@@ -92,7 +92,7 @@ unity:
 def test_seed_n_environments_with_a_worker_count_is_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path / "seed.yaml", "n_environments: 3\nworkers: {envs_per_worker: 4}\n")
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        load_experiment(path)
     (problem,) = info.value.problems
     assert problem.key == "n_environments" and "workers.envs_per_worker" in problem.message
     assert str(path) in str(info.value)
@@ -112,7 +112,7 @@ def test_seed_n_environments_with_a_worker_count_is_a_config_error(tmp_path: Pat
 def test_bad_unity_sections_are_config_errors(tmp_path: Path, section: str, key: str, words: list[str]) -> None:
     path = write(tmp_path / "bad.yaml", f"environment:\n  unity:\n    {section}\n")
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_experiment(path)
     text = str(caught.value)
     dotted = f"environment.{key}" if key.startswith("unity") else f"environment.unity.{key}"
     assert str(path) in text and dotted in text

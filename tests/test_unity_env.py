@@ -157,8 +157,8 @@ def test_bad_adapter_path_is_rejected() -> None:
 
 
 def test_ppo_trains_through_ray_workers_with_injected_crashes(ray_session: None, tmp_path: Path) -> None:
-    from ray_lab.config import load_config
     from ray_lab.learner.actor import run_training
+    from ray_lab.learner.experiment import load_experiment
     from ray_lab.tracking.run_dir import prepare_run
 
     config_path = tmp_path / "reference_nav_ppo.yaml"
@@ -193,7 +193,7 @@ workers:
   envs_per_worker: 1
 """
     )
-    config = load_config(config_path, [])
+    config = load_experiment(config_path, [])
     run_dir = prepare_run(config).root
     summary = run_training(config, run_dir, None)
     assert summary.timesteps >= 1024

@@ -9,9 +9,9 @@ import pytest
 from random_policy import RandomPolicy
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from ray_lab.config import load_config
 from ray_lab.evaluation.seeded import run_seeded_episodes
 from ray_lab.learner.actor import run_training
+from ray_lab.learner.experiment import load_experiment
 from ray_lab.tracking.run_dir import prepare_run
 from unity_workers.envs import UnityEnv
 
@@ -21,7 +21,7 @@ EVAL_SEED, EPISODES = 1000, 10
 
 @pytest.mark.slow
 def test_ppo_reaches_the_target_after_20k_steps(ray_session: None, tmp_path: Path) -> None:
-    config = load_config(
+    config = load_experiment(
         ROOT / "configs" / "reference_nav_ppo.yaml",
         [
             "training.use_wandb=false",

@@ -20,8 +20,8 @@ from test_train_cli import CARTPOLE, ray_lab, run_folders
 
 from ray_lab.cli.main import main
 from ray_lab.cli.play_source import locate
-from ray_lab.config import load_config
 from ray_lab.learner.build import build_local_env
+from ray_lab.learner.experiment import load_experiment
 from ray_lab.learner.pretrained import resolve_pretrained
 from ray_lab.learner.run import VIDEO_KEY, prepare_model
 from ray_lab.tracking.artifacts import load_vecnormalize_stats
@@ -159,7 +159,7 @@ def test_a_downloaded_model_artifact_restores_its_vecnormalize_statistics(traine
         shutil.copy2(entry.local_path, downloaded / entry.path)
 
     model_zip = resolve_pretrained(str(downloaded / "model.zip"), "test", tmp_path / "cache")
-    config = load_config(downloaded / "config.yaml")
+    config = load_experiment(downloaded / "config.yaml")
     env = build_local_env(config)
     try:
         model, _ = prepare_model(config, RunLayout(tmp_path / "new_run"), env, "cpu", model_zip, resume=False)

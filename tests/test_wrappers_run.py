@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from ray_lab.cli.main import main
-from ray_lab.config import load_config
 from ray_lab.learner.actor import run_training
 from ray_lab.learner.build import build_local_env, load_pretrained_vecnormalize
+from ray_lab.learner.experiment import load_experiment
 from ray_lab.tracking.artifacts import load_vecnormalize_stats
 from ray_lab.tracking.run_dir import prepare_run
 
@@ -35,7 +35,7 @@ def test_vecnormalize_and_frame_stack_run_save_and_replay(
         "wrappers.vec_normalize.enabled=true",
         "wrappers.frame_stack.n_stack=2",
     ]
-    config = load_config(ROOT / "configs" / "pendulum_ppo.yaml", overrides)
+    config = load_experiment(ROOT / "configs" / "pendulum_ppo.yaml", overrides)
     run_dir = prepare_run(config).root
     summary = run_training(config, run_dir, None)
     assert summary.timesteps >= 1024

@@ -14,8 +14,8 @@ import numpy as np
 
 from ray_lab.cli.play_source import FORMS, PlaySource, locate, pretrained_cache, resolve_model, resolve_run_dir
 from ray_lab.config.errors import ConfigError
-from ray_lab.config.loader import load_config
 from ray_lab.config.schema import ExperimentConfig
+from ray_lab.learner.experiment import load_experiment
 from ray_lab.tracking.atomic import atomic_path
 from ray_lab.tracking.run_dir import RunLayout
 
@@ -68,7 +68,7 @@ def _found_config(where: PlaySource, overrides: list[str]) -> tuple[ExperimentCo
             "run folder); pass --config FILE, the config the model was trained with"
         )
         raise ConfigError.single("ray-lab play", "--config", message)
-    return load_config(where.config_yaml, overrides), str(where.config_yaml)
+    return load_experiment(where.config_yaml, overrides), str(where.config_yaml)
 
 
 def _pick_model(where: PlaySource, args: argparse.Namespace, config: ExperimentConfig, source: str) -> Path:
@@ -85,7 +85,7 @@ def load_play(args: argparse.Namespace) -> tuple[ExperimentConfig, str, PlaySour
 
     The config is `--config` when given, else the one found with the model (:func:`_found_config`).
     """
-    config = load_config(args.config, args.overrides) if args.config else None
+    config = load_experiment(args.config, args.overrides) if args.config else None
     if args.run is not None:
         spec = args.run
     elif config is not None:

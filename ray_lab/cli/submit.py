@@ -86,10 +86,10 @@ def _validate(config: str | None, spec: str | None, overrides: Sequence[str]) ->
 
         load_sweep(spec)
         return "sweep", Path(spec)
-    from ray_lab.config.loader import load_config
+    from ray_lab.learner.experiment import load_experiment
 
     assert config is not None  # argparse requires --config or --spec
-    load_config(config, overrides)
+    load_experiment(config, overrides)
     return "train", Path(config)
 
 

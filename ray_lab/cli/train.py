@@ -9,19 +9,17 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from ray_lab.cli.errors import print_config_error
 from ray_lab.config.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
-from ray_lab.config.loader import check_config, parse_config
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.envs.factory import make_env_factories
-from ray_lab.learner.pretrained import check_compatible, resolve_pretrained
-from ray_lab.tracking.run_dir import RunLayout, prepare_run, pretrained_cache_dir
+from ray_lab.learner.experiment import check_experiment, parse_config, preflight
+from ray_lab.tracking.run_dir import RunLayout, prepare_run
 
 if TYPE_CHECKING:
     from ray_lab.cli.ray_connect import RayStart
@@ -29,59 +27,12 @@ if TYPE_CHECKING:
     from ray_lab.tracking.wandb_sink import Sink
 
 DEFAULT_CONFIG = "quickstart.yaml"
-T = TypeVar("T")
 _IMPORTED_AT = time.time()
 
 
 def default_config_path() -> Path:
     """The quick-start config bundled with the package."""
     return Path(str(resources.files("ray_lab.defaults").joinpath(DEFAULT_CONFIG)))
-
-
-def _unity_preflight(config: ExperimentConfig, source: str) -> Path | None:
-    """Simulator envs are not launched here (the driver may have no build): spaces come from the adapter."""
-    unity, spec = config.environment.unity, config.training.pretrained_model
-    if unity is None or spec is None:
-        return None
-    model_zip = resolve_pretrained(spec, source, pretrained_cache_dir(config.experiment.output_dir))
-    if unity.protocol == "ros_tcp":
-        from unity_workers.envs import make_adapter
-
-        adapter = make_adapter(unity)
-        check_compatible(model_zip, adapter.observation_space, adapter.action_space, source)
-    return model_zip  # gRPC sims report their spaces when they start; SB3 checks them when training starts
-
-
-def preflight(config: ExperimentConfig, source: str) -> Path | None:
-    """Build one env here (so a broken `env_config` is a config error) and check the pretrained model.
-
-    Without a pretrained model the env is built bare, with gymnasium alone: the driver then never
-    imports Stable-Baselines3 or torch (seconds of start-up).
-    """
-    if config.environment.unity is not None:
-        return _unity_preflight(config, source)
-    if config.training.pretrained_model is None:
-        bare = _make_env_or_config_error(config, source, lambda: make_env_factories(config.environment, 1)[0]())
-        bare.close()
-        return None
-    from ray_lab.learner.build import build_local_env
-
-    env = _make_env_or_config_error(config, source, lambda: build_local_env(config))
-    try:
-        cache = pretrained_cache_dir(config.experiment.output_dir)
-        model_zip = resolve_pretrained(config.training.pretrained_model, source, cache)
-        check_compatible(model_zip, env.observation_space, env.action_space, source)
-        return model_zip
-    finally:
-        env.close()
-
-
-def _make_env_or_config_error(config: ExperimentConfig, source: str, make: Callable[[], T]) -> T:
-    try:
-        return make()
-    except Exception as exc:  # whatever gymnasium.make raises for these kwargs
-        message = f"cannot create {config.environment.id!r}: {type(exc).__name__}: {exc}"
-        raise ConfigError.single(source, "environment.env_config", message) from None
 
 
 def _resume_preflight(config: ExperimentConfig, source: str) -> None:
@@ -103,7 +54,7 @@ def run_train(config_path: str | None, overrides: Sequence[str], resume: str | N
     local = not os.environ.get("RAY_ADDRESS")  # a Ray of our own: the learner runs in this process
     ray_start = RayStart.begin()  # Ray's daemons come up (seconds) while the checks import SB3 and torch
     try:
-        config = check_config(parsed)
+        config = check_experiment(parsed)
         if checkpoint is not None:
             _resume_preflight(config, str(path))
         pretrained = checkpoint or preflight(config, str(path))

@@ -1,7 +1,13 @@
-"""Load a YAML experiment config, apply `--set` overrides, and validate it into `ExperimentConfig`."""
+"""Read a YAML experiment config, apply `--set` overrides, and validate it against the schema.
+
+This is the leaf: it imports nothing above `ray_lab.config`. The checks that need Stable-Baselines3,
+torch or the simulators, and the one entry point that runs them all, are in
+:mod:`ray_lab.learner.experiment` (`load_experiment`).
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +16,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ray_lab.config.errors import ConfigError, Problem
+from ray_lab.config.errors import ConfigError
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.config.seed_sections import lift_seed_sections
-from ray_lab.config.semantic import check_semantics
 from ray_lab.config.validation_errors import problems_from_validation
 
 OVERRIDE_SOURCE = "--set"
@@ -73,28 +78,41 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return parts, value
 
 
+def set_dotted(data: dict[str, Any], key: str, value: Any, source: str = OVERRIDE_SOURCE) -> None:
+    """Set `a.b.c` in nested dicts, creating missing sections: the one setter of `--set` and sweeps.
+
+    `value` is deep-copied, and the seed's `'None'` strings in it become null.
+
+    Raises:
+        ConfigError: a part of the key names a value rather than a section (reported under `source`).
+    """
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError.single(source, key, f"'{where}' is a value, not a section")
+        node = child
+    node[parts[-1]] = none_strings_to_null(copy.deepcopy(value))
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> set[str]:
     """Set each `a.b.c=value` in `data` (creating sections as needed); return the dotted keys set."""
     keys = set()
     for text in overrides:
         parts, value = parse_override(text)
-        node = data
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(parts[: i + 1])
-                raise ConfigError.single(OVERRIDE_SOURCE, ".".join(parts), f"'{where}' is a value, not a section")
-            node = child
-        node[parts[-1]] = none_strings_to_null(value)
-        keys.add(".".join(parts))
+        key = ".".join(parts)
+        set_dotted(data, key, value)
+        keys.add(key)
     return keys
 
 
 @dataclass(frozen=True)
 class ParsedConfig:
-    """A config that passed the schema, before the semantic checks (which import Stable-Baselines3)."""
+    """A config that passed the schema, before the semantic checks (`ray_lab.learner.experiment`)."""
 
     config: ExperimentConfig
     source: str
@@ -121,30 +139,12 @@ def parse_mapping(data: dict[str, Any], source: str, overridden: Set[str] = froz
     return ParsedConfig(config, source, frozenset(overridden))
 
 
-def check_config(parsed: ParsedConfig) -> ExperimentConfig:
-    """The semantic checks (algorithm hyperparameters, env ids, ...); raise ConfigError listing every problem."""
-    problems = [Problem(parsed.source_of(key), key, msg) for key, msg in check_semantics(parsed.config)]
-    if problems:
-        raise ConfigError(problems)
-    return parsed.config
-
-
-def build_config(data: dict[str, Any], source: str, overridden: Set[str] = frozenset()) -> ExperimentConfig:
-    """Validate a raw mapping into an ExperimentConfig; raise ConfigError listing every problem."""
-    return check_config(parse_mapping(data, source, overridden))
-
-
 def parse_config(path: str | Path, overrides: Sequence[str] = ()) -> ParsedConfig:
     """Read `path` and apply `--set` overrides, then check the schema (fast: no Stable-Baselines3)."""
     path = Path(path)
     data = read_yaml_mapping(path)
     overridden = apply_overrides(data, overrides)
     return parse_mapping(data, str(path), overridden)
-
-
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Read `path`, apply `--set` overrides, validate. Raises ConfigError (exit code 2 in the CLI)."""
-    return check_config(parse_config(path, overrides))
 
 
 def config_to_yaml(config: ExperimentConfig) -> str:

@@ -120,7 +120,6 @@ class SeededEvalCallback(BaseCallback):
         self.rounds_done = 0  # of `points`, in this session
         self.rounds_before = history.rounds if history is not None else 0
         self.best_mean_return = history.best_mean_return if history is not None else float("-inf")
-        self.last_results: EpisodeResults | None = None
         self._last_timesteps = history.last_timesteps if history is not None else 0
         self._start = time.monotonic()
 
@@ -161,7 +160,6 @@ class SeededEvalCallback(BaseCallback):
         copy_normalization(self.training_env, self.eval_env)
         results = run_seeded_episodes(self.model, self.eval_env, self.seed, self.num_episodes, self.deterministic)
         self.rounds_done = max(self.rounds_done + 1, sum(p <= self.num_timesteps for p in self.points))
-        self.last_results = results
         self._last_timesteps = int(self.num_timesteps)
         self._write_row(results)
         self._record(results)

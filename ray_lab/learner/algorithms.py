@@ -17,9 +17,9 @@ from ray_lab.models.errors import RegistryError, did_you_mean
 
 __all__ = [
     "ALGORITHMS",
-    "RAY_LAB_SUPPLIED",
+    "MANAGED_PARAMETERS",
     "algorithm_parameter_names",
-    "check_algorithm_parameters",
+    "algorithm_parameter_problems",
     "default_policy",
     "is_off_policy",
     "resolve_algorithm",
@@ -43,8 +43,17 @@ ALGORITHMS: Mapping[str, type[BaseAlgorithm]] = MappingProxyType(
 )
 """Algorithm classes by lowercase name (SB3 first, then sb3-contrib)."""
 
-RAY_LAB_SUPPLIED = frozenset({"policy_kwargs", "tensorboard_log", "device", "seed", "verbose"})
-"""Constructor arguments ray-lab fills in itself; a user may still set them."""
+MANAGED_PARAMETERS: Mapping[str, str] = MappingProxyType(
+    {
+        "env": "ray-lab builds the env from the `environment` and `workers` sections",
+        "device": "set training.training.device instead",
+        "seed": "set training.training.seed instead",
+        "verbose": "set training.training.verbose instead",
+        "tensorboard_log": "ray-lab writes TensorBoard logs into the run folder",
+    }
+)
+"""Constructor arguments ray-lab sets itself, with where a user sets each instead (`policy_kwargs` is
+not one: it is merged with `training.architecture`)."""
 
 _EXCLUDED = frozenset({"self", "env"})
 
@@ -85,27 +94,23 @@ def algorithm_parameter_names(cls: type[BaseAlgorithm]) -> set[str]:
     }
 
 
-def check_algorithm_parameters(name: str, params: Mapping[str, object]) -> list[str]:
-    """One problem string per key of ``params`` that the algorithm's constructor doesn't accept.
+def algorithm_parameter_problems(cls: type[BaseAlgorithm], params: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(name, problem) for each key of ``params`` a user may not set for ``cls``: the one rule.
 
-    Example: ``"unknown hyperparameter 'learning_rat' for PPO (did you mean 'learning_rate'?)"``.
-    ``env`` is reported as supplied by ray-lab. An empty list means every key is accepted.
-
-    Raises:
-        RegistryError: ``name`` is not a known algorithm.
+    A key in :data:`MANAGED_PARAMETERS` is set by ray-lab (the message says where to set it instead);
+    any other key must be a constructor argument (:func:`algorithm_parameter_names`), unless the
+    constructor takes ``**kwargs``. Example problem:
+    ``"unknown hyperparameter 'learning_rat' for PPO (did you mean 'learning_rate'?)"``.
     """
-    cls = resolve_algorithm(name)
     accepted = algorithm_parameter_names(cls)
     takes_any = any(p.kind is p.VAR_KEYWORD for p in _init_parameters(cls))
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []
     for key in params:
-        if key == "env":
-            problems.append(f"hyperparameter 'env' for {cls.__name__} is supplied by ray-lab; remove it")
+        if key in MANAGED_PARAMETERS:
+            problems.append((key, f"not allowed here: {MANAGED_PARAMETERS[key]}"))
         elif key not in accepted and not takes_any:
-            hint = did_you_mean(str(key), accepted)
-            if not hint:
-                hint = f" (accepted: {', '.join(sorted(accepted))})"
-            problems.append(f"unknown hyperparameter '{key}' for {cls.__name__}{hint}")
+            hint = did_you_mean(str(key), accepted) or f" (accepted: {', '.join(sorted(accepted))})"
+            problems.append((key, f"unknown hyperparameter '{key}' for {cls.__name__}{hint}"))
     return problems
 
 

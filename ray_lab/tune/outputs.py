@@ -12,13 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ray_lab.config.loader import set_dotted
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.progress import print_summary
 from ray_lab.tune.plots import plot_metric_vs_params, plot_sweep_curves
 from ray_lab.tune.report import best_config_header, best_config_yaml, print_ranking, write_summary_md
 from ray_lab.tune.results import TrialRecord, rank_configurations, read_trial_metrics, write_results_csv
 from ray_lab.tune.run import SweepRun
-from ray_lab.tune.space import base_overrides, set_dotted
+from ray_lab.tune.space import base_overrides
 from ray_lab.tune.trainable import RUN_DIR_LINK, TRIAL_INFO
 
 __all__ = ["collect_records", "finish_sweep"]

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ray_lab.config.errors import ConfigError, Problem
-from ray_lab.config.loader import OVERRIDE_SOURCE, build_config
+from ray_lab.config.loader import OVERRIDE_SOURCE, set_dotted
 from ray_lab.config.schema import ExperimentConfig
+from ray_lab.learner.experiment import experiment_from_mapping
 from ray_lab.tune.distributions import Distribution
 from ray_lab.tune.spec import SweepSpec
 
-__all__ = ["SEED_KEY", "base_overrides", "decode_values", "param_space", "set_dotted", "trial_config"]
+__all__ = ["SEED_KEY", "base_overrides", "decode_values", "param_space", "trial_config"]
 
 SEED_KEY = "seed"
 JSON_PREFIX = "json:"
@@ -57,18 +58,6 @@ def decode_values(spec: SweepSpec, trial_params: Mapping[str, Any]) -> dict[str,
     return values
 
 
-def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    """Set `a.b.c` in nested dicts (creating sections)."""
-    *parents, leaf = key.split(".")
-    node = data
-    for part in parents:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
-        node = child
-    node[leaf] = copy.deepcopy(value)
-
-
 def base_overrides(spec: SweepSpec) -> dict[str, Any]:
     """Fixed keys of every trial: `set`, the resources, and the timestep budget."""
     fixed = dict(spec.set)
@@ -84,10 +73,10 @@ def trial_config(
     """The typed config of one trial: base + fixed overrides + sampled values (+ seed). Raises ConfigError."""
     data = copy.deepcopy(dict(base))
     for key, value in {**base_overrides(spec), **values}.items():
-        set_dotted(data, key, value)
+        set_dotted(data, key, value, source)
     if seed is not None:
-        set_dotted(data, "training.training.seed", seed)
-    return build_config(data, source)
+        set_dotted(data, "training.training.seed", seed, source)
+    return experiment_from_mapping(data, source)
 
 
 def check_space(base: Mapping[str, Any], spec: SweepSpec, spec_source: str) -> list[Problem]:

@@ -117,11 +117,6 @@ def await_workers(launched: LaunchedWorkers) -> WorkerGroup:
         raise
 
 
-def start_workers(env_fns: Sequence[Callable[[], gym.Env]], options: WorkerOptions) -> WorkerGroup:
-    """:func:`launch_workers`, then :func:`await_workers`."""
-    return await_workers(launch_workers(env_fns, options))
-
-
 def _wait_describe(actors: list[Any], names: list[str], options: WorkerOptions) -> list[bytes]:
     refs = [actor.describe.remote() for actor in actors]
     try:

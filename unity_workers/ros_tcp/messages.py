@@ -83,15 +83,6 @@ class MessageTypes:
         self._store.register(typedefs)
         return sorted(typedefs)
 
-    def register_msg(self, name: str, text: str) -> str:
-        """Register one type from ``.msg`` text under ``pkg/msg/Type`` or ``pkg/srv/Name_Request``-style name."""
-        parts = name.split("/")
-        if len(parts) != 3 or parts[1] not in ("msg", "srv"):
-            raise ValueError(f"type names look like 'pkg/msg/Type' or 'pkg/srv/Name_Request', got {name!r}")
-        typedefs = self._parse(text, parts[0], parts[2], parts[1], None)
-        self._store.register(typedefs)
-        return next(iter(typedefs))
-
     @staticmethod
     def _parse(text: str, pkg: str, type_name: str, kind: str, path: Path | None) -> dict[str, Any]:
         # Parse under pkg/msg/... so relative field types resolve to pkg/msg/<Type>, then rename.

@@ -268,13 +268,3 @@ class BridgeServer:
         for table, reg in current if replay else ():
             listener(table, reg)
         return remove
-
-    def send_log(self, text: str, level: str = "__log") -> None:
-        """Send a ``__log``/``__warn``/``__error`` line to the connected Unity."""
-        if level not in UNITY_LOG_LEVELS:
-            raise ValueError(f"level must be one of {sorted(UNITY_LOG_LEVELS)}, got {level!r}")
-        with self._cond:
-            session = self._session
-        if session is None:
-            raise ConnectionError(f"no Unity client is connected to {self.name}")
-        session.conn.send(command_to_unity(level, {"text": text}))

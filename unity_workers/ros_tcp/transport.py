@@ -14,11 +14,9 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from .framing import DEFAULT_MAX_DESTINATION_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, Frame, FrameReader, encode_frame
-from .framing import encode_syscommand as _encode_syscommand
 from .sending import DEFAULT_SEND_TIMEOUT_S, SendTimeoutError, check_send_timeout, send_all, send_timeout
 
 __all__ = ["FrameConnection"]
@@ -104,10 +102,6 @@ class FrameConnection:
     def send_frame(self, destination: str, payload: bytes = b"", timeout_s: float | None = None) -> None:
         """Send one frame (bounded like :meth:`send`)."""
         self.send(encode_frame(destination, payload), timeout_s)
-
-    def send_syscommand(self, name: str, params: Mapping[str, Any] | None = None) -> None:
-        """Send one system command (``__name`` + JSON payload)."""
-        self.send(_encode_syscommand(name, params))
 
     def close(self, reason: str = "closed locally") -> None:
         """Close the socket (idempotent); runs ``on_closed(self, reason)`` the first time."""

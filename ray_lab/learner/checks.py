@@ -1,4 +1,8 @@
-"""Checks that need more than types: algorithm names, hyperparameters, models, env ids."""
+"""Checks that need more than types: algorithm names, hyperparameters, models, env ids, timeouts.
+
+They import Stable-Baselines3, torch and the simulator packages, so they live above `ray_lab.config`
+(a leaf that only parses); :mod:`ray_lab.learner.experiment` runs them for every way a config comes in.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +12,28 @@ from typing import Any
 from ray_lab.config.errors import did_you_mean
 from ray_lab.config.schema import ExperimentConfig
 
-# Keys ray-lab sets itself; users set them elsewhere in the config.
-MANAGED_PARAMETERS = {
-    "env": "ray-lab builds the env from the `environment` and `workers` sections",
-    "device": "set training.training.device instead",
-    "seed": "set training.training.seed instead",
-    "verbose": "set training.training.verbose instead",
-    "tensorboard_log": "ray-lab writes TensorBoard logs into the run folder",
-}
-
 KeyedProblem = tuple[str, str]
 
 
 def _check_algorithm(config: ExperimentConfig) -> tuple[type[Any] | None, list[KeyedProblem]]:
-    from ray_lab.learner.algorithms import algorithm_parameter_names, resolve_algorithm
+    # Imported here, not at the top: importing SB3 and torch takes seconds, which `ray-lab train`
+    # spends while Ray's daemons start (it parses the config first, then checks it).
+    from ray_lab.learner.algorithms import algorithm_parameter_problems, resolve_algorithm
     from ray_lab.learner.schedules import SCHEDULE_KEYS, parse_schedule
 
     try:
         algo = resolve_algorithm(config.training.algorithm)
     except LookupError as exc:
         return None, [("training.algorithm", str(exc).strip("'\""))]
-    problems: list[KeyedProblem] = []
-    allowed = algorithm_parameter_names(algo)
-    for name, value in config.training.algorithm_parameters.items():
+    params = config.training.algorithm_parameters
+    rejected = dict(algorithm_parameter_problems(algo, params))
+    problems: list[KeyedProblem] = [(f"training.algorithm_parameters.{n}", m) for n, m in rejected.items()]
+    for name in sorted(set(params) & set(SCHEDULE_KEYS) - set(rejected)):
         key = f"training.algorithm_parameters.{name}"
-        if name in MANAGED_PARAMETERS:
-            problems.append((key, f"not allowed here: {MANAGED_PARAMETERS[name]}"))
-        elif name not in allowed:
-            hint = did_you_mean(name, allowed)
-            problems.append((key, f"unknown hyperparameter for {algo.__name__}{hint}"))
-        elif name in SCHEDULE_KEYS:
-            try:
-                parse_schedule(value, key)
-            except ValueError as exc:
-                problems.append((key, str(exc)))
+        try:
+            parse_schedule(params[name], key)
+        except ValueError as exc:
+            problems.append((key, str(exc)))
     policy = config.training.algorithm_parameters.get("policy")
     if isinstance(policy, str) and policy not in algo.policy_aliases and "." not in policy:
         hint = did_you_mean(policy, algo.policy_aliases)
