@@ -48,9 +48,14 @@ def run_folders(out: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, ray_env_module: dict[str, str]) -> Path:
-    """One short real training run; the tests below inspect, replay and continue it."""
+    """One short real training run; the tests below inspect, replay and continue it.
+
+    The env is named with its module (`module:EnvId`, as for an env a user's package registers): the run
+    folder is still `<output_dir>/CartPole-v1/ppo/<name>_<time>`, where `play` looks for it.
+    """
     work = tmp_path_factory.mktemp("train")
     args = ["train", "--config", str(CARTPOLE), "--set", f"experiment.output_dir={work / 'out'}"]
+    args += ["--set", "environment.id=gymnasium.envs.classic_control:CartPole-v1"]
     for item in SHORT:
         args += ["--set", item]
     result = ray_lab(args, ray_env_module, work)
@@ -107,6 +112,14 @@ def test_play_replays_the_run_and_records(trained: Path, ray_env_module: dict[st
     assert result.returncode == 0, result.stderr[-4000:]
     assert "seed 1000" in result.stdout and "seed 1001" in result.stdout
     assert list((trained / "videos").glob("play_*.mp4"))
+
+
+def test_play_finds_the_run_by_name_through_its_config(trained: Path, ray_env_module: dict[str, str]) -> None:
+    """`ray-lab play --config X --set play.experiment=NAME`: the folder `train` made for a `module:EnvId` env."""
+    args = ["play", "--config", str(trained / "config.yaml"), "--set", f"play.experiment={trained.name}"]
+    result = ray_lab([*args, "--episodes", "1"], ray_env_module, trained)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "seed 1000" in result.stdout
 
 
 def test_incompatible_pretrained_model_is_a_config_error(

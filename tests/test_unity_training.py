@@ -187,3 +187,28 @@ def test_spent_restart_quota_stops_training_and_keeps_a_checkpoint(tmp_path: Pat
     checkpoints = list((run / "checkpoints").glob("*at_failure.zip"))
     assert checkpoints and f"last checkpoint: {checkpoints[0]}" in err
     assert not (run / "model.zip").exists()
+
+
+def test_the_seed_s_n_environments_starts_that_many_simulators(ray_session: None, tmp_path: Path) -> None:
+    """The seed guide's `n_environments: 3` means three envs in all, one simulator per env worker."""
+    from ray_lab.learner.build import build_train_env
+    from ray_lab.learner.experiment import load_experiment
+    from ray_lab.tracking.run_dir import prepare_run
+
+    seed_yaml = tmp_path / "seed.yaml"
+    seed_yaml.write_text(
+        f"n_environments: 3\nexperiment: {{output_dir: {tmp_path / 'out'}}}\n"
+        "environment: {unity: {extra_args: [--light], connect_timeout_s: 60}}\n"
+        "workers: {num_cpus: 0.1}\n"
+    )
+    config = load_experiment(seed_yaml)
+    layout = prepare_run(config)
+    venv = build_train_env(config, None, layout)
+    try:
+        obs = venv.reset()
+        assert obs.shape[0] == venv.num_envs == 3
+        logs = sorted(p.name for p in layout.unity_dir.glob("*.log"))
+        assert logs == ["worker_0.log", "worker_1.log", "worker_2.log"]  # one player per worker, three in all
+        assert all("connected to 127.0.0.1" in (layout.unity_dir / name).read_text() for name in logs)
+    finally:
+        venv.close()

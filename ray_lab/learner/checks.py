@@ -44,7 +44,8 @@ def _check_algorithm(config: ExperimentConfig) -> tuple[type[Any] | None, list[K
 
 def _check_architecture(config: ExperimentConfig, algo: type[Any]) -> list[KeyedProblem]:
     from ray_lab.learner.policy_kwargs import architecture_policy_kwargs
-    from ray_lab.models.registry import resolve_activation, resolve_extractor
+    from ray_lab.models.activations import resolve_activation
+    from ray_lab.models.registry import resolve_extractor
 
     arch = config.training.architecture
     problems: list[KeyedProblem] = []

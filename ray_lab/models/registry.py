@@ -20,21 +20,15 @@ from typing import cast
 
 from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, NatureCNN
 
-from ray_lab.models.activations import available_activations, resolve_activation
-from ray_lab.models.errors import RegistryError, close_match, did_you_mean
+from ray_lab.models.errors import RegistryError, did_you_mean
 from ray_lab.models.feature_extractors.base_extractor import BaseFeaturesExtractor
 from ray_lab.models.feature_extractors.resnet_mlp import ResnetMLP
 
 __all__ = [
     "BUILTIN_EXTRACTORS",
     "EXTRACTOR_PACKAGE",
-    "RegistryError",
-    "available_activations",
     "available_extractors",
-    "close_match",
-    "did_you_mean",
     "discover_extractors",
-    "resolve_activation",
     "resolve_extractor",
 ]
 

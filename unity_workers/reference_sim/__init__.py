@@ -6,19 +6,9 @@ it connects to a :class:`~unity_workers.ros_tcp.RosTcpBridge`, implements ``/<en
 :mod:`.nav` (the task, pure numpy), :mod:`.sim` (:class:`ReferenceSim`), :mod:`.cli` (arguments).
 """
 
-from . import nav
+from . import nav, sim
 from .cli import main, parse_options
-from .sim import CRASH_EXIT_CODE, INTERFACES_DIR, RESET_SRV, SCAN_MSG, STEP_SRV, ReferenceSim, SimOptions
+from .sim import *  # noqa: F403  (what sim.py exports: the simulator, its options and constants)
 
-__all__ = [
-    "CRASH_EXIT_CODE",
-    "INTERFACES_DIR",
-    "RESET_SRV",
-    "SCAN_MSG",
-    "STEP_SRV",
-    "ReferenceSim",
-    "SimOptions",
-    "main",
-    "nav",
-    "parse_options",
-]
+__all__ = ["main", "nav", "parse_options"]
+__all__ += sim.__all__
