@@ -28,7 +28,7 @@ from unity_workers.launcher import LaunchConfigError, PlayerOptions, UnityProces
 from unity_workers.spec import UnitySpec
 
 ACTION = np.array([0.5, 0.2], dtype=np.float32)
-GONE_WITHIN_S = 8.0  # guard poll (0.2 s) + SIGTERM grace (2 s), with room for a loaded machine
+GONE_WITHIN_S = 15.0  # guard poll (0.2 s) + SIGTERM grace (2 s), with room for a loaded 2-core machine
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -179,14 +179,15 @@ def test_a_spent_restart_quota_leaves_no_player_behind(tmp_path: Path, pools: li
 @pytest.mark.usefixtures("ray_session")
 def test_closing_a_failed_pool_ends_its_players(tmp_path: Path, pools: list[Any]) -> None:
     unity = factories(tmp_path, 2, ["--hang-after-steps", "1"], step_timeout_s=60, max_restarts=0)
-    venv, pid, started = start_pool(pools, unity, WorkerOptions(envs_per_worker=2, max_restarts=0, step_timeout_s=1.5))
+    # The step timeout fails the frozen step; 5 s, so that a step before the freeze never hits it on a loaded machine.
+    venv, pid, started = start_pool(pools, unity, WorkerOptions(envs_per_worker=2, max_restarts=0, step_timeout_s=5.0))
     venv.step(np.stack([ACTION, ACTION]))
     with pytest.raises(WorkerTimeoutError):
         venv.step(np.stack([ACTION, ACTION]))
     assert len(started) == 4 and not any(gone(p) for p in started), started  # frozen, not dead
     t0 = time.monotonic()
     venv.close()
-    assert time.monotonic() - t0 < 15
+    assert time.monotonic() - t0 < 30  # bounded: frozen players do not hold the close up
     assert wait_gone(started | {pid}) == set()
 
 
