@@ -46,9 +46,10 @@ def test_sac_improves_pendulum_within_20k_steps(ray_session: None, tmp_path: Pat
             "training.use_wandb=false",
             f"experiment.output_dir={tmp_path}",
             "training.training.log_points=0",
-            "training.training.total_timesteps=8000",
+            "training.training.total_timesteps=5000",
             "training.training.eval.num_evals=2",
             "training.architecture.net_arch=[64, 64]",
+            "training.algorithm_parameters.batch_size=128",
         ],
     )
     env = DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 5)
@@ -58,5 +59,6 @@ def test_sac_improves_pendulum_within_20k_steps(ray_session: None, tmp_path: Pat
     run_training(config, run_dir, None)
     returns = eval_returns(run_dir)
     # Random actions score about -1200 on these seeds; a learned swing-up holds the pole: better than -400.
+    # 5k steps with batches of 128 reach about -240 here (-1370 after 2.5k); 8k steps of 256 cost 45 s more.
     assert random.mean_return < -900, random
     assert max(returns) > -400 and max(returns) > random.mean_return + 500, (returns, random.mean_return)
