@@ -69,6 +69,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from ray_lab.config.schema import EnvironmentSection
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.workers import RayVecEnv, WorkerOptions
+from ray_lab.workers.assignment import EnvAssignment
 from unity_workers.spec import UnitySpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -314,9 +315,8 @@ def sim_factories(ctx: Context, count: int, light: bool, tag: str) -> EnvFns:
     unity = UnitySpec(extra_args=extra, ros2_graph=ctx.ros2_graph)  # type: ignore[call-arg, arg-type]
     env = EnvironmentSection(unity=unity)  # type: ignore[call-arg]
     log_dir = ctx.scratch / "sim_logs" / tag
-    return make_env_factories(
-        env, count, envs_per_worker=WorkerOptions().envs_per_worker, log_dir=str(log_dir), run_name=f"bench-{tag}"
-    )
+    slots = EnvAssignment(count, WorkerOptions().envs_per_worker).slots()
+    return make_env_factories(env, slots, log_dir=str(log_dir), run_name=f"bench-{tag}")
 
 
 def ideal(ctx: Context, count: int) -> float:
@@ -379,7 +379,7 @@ def section_d(ctx: Context) -> None:
         timed = time_rounds(builders, ctx, f"D x{count}")[f"x{count}"]
         row = rate_row("d", scenario, f"RayVecEnv default, {count} envs", timed)
         row.checks.append(Check(ratio(timed.median, ideal(ctx, count)), "of ideal", style="%"))
-        workers = WorkerOptions().num_workers(count)
+        workers = EnvAssignment(count, WorkerOptions().envs_per_worker).num_workers
         row.note = f"{workers} workers; ideal {ideal(ctx, count):,.0f}" + (f"; {row.note}" if row.note else "")
         ctx.add(row)
 

@@ -20,8 +20,8 @@ import pytest
 from ros_tcp_helpers import STEP, STEP_TYPE, step_types, wait_until
 
 from unity_workers.envs import UnityEnv
+from unity_workers.envs.protocols import make_session_factory
 from unity_workers.envs.ros_session import RosTcpSession
-from unity_workers.envs.transports import make_session_factory
 from unity_workers.ros_tcp import MessageTypes, RosTcpBridge, UnityLikeClient
 from unity_workers.ros_tcp.admission import MAX_PENDING, TOKEN_COMMAND, TOKEN_ENV, new_token, token_command
 from unity_workers.ros_tcp.framing import KEEPALIVE_FRAME, FrameReader, encode_frame, encode_syscommand

@@ -21,10 +21,10 @@ import ray
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import EnvFactory, UnityPlacement
 from ray_lab.envs.testing import SleepEnv
-from ray_lab.learner.build import worker_options
+from ray_lab.learner.plan import plan_training
 from ray_lab.workers.env_worker import EnvWorker, EnvWorkerActor
 from ray_lab.workers.errors import to_worker_error
-from ray_lab.workers.obs_layout import ObsLayout
+from ray_lab.workers.obs_format import ObsFormat
 from ray_lab.workers.options import WorkerOptions
 from ray_lab.workers.protocol import Command, decode_reply, encode_request, is_failure
 from ray_lab.workers.step_codec import DecodedSteps, StepDecoder
@@ -95,8 +95,9 @@ def test_env_concurrency_is_checked_and_reaches_the_worker_options() -> None:
     assert worker.startup_failure is not None and "env_concurrency must be one of" in worker.startup_failure.message
     assert WorkerOptions().env_concurrency == "auto"
     config = ExperimentConfig.model_validate({"workers": {"env_concurrency": "threads"}})
-    assert worker_options(config, "train", None, 0).env_concurrency == "threads"
-    assert worker_options(config, "eval", None, 0).env_concurrency == "threads"
+    plan = plan_training(config, 0.0)
+    assert plan.train.options.env_concurrency == "threads"
+    assert plan.eval is not None and plan.eval.options.env_concurrency == "threads"
     with pytest.raises(ValueError, match="env_concurrency"):
         ExperimentConfig.model_validate({"workers": {"env_concurrency": "parallel"}})
 
@@ -110,7 +111,7 @@ class RemoteWorker:
         ok, described = decode_reply(ray.get(self.actor.describe.remote(), timeout=120))
         assert ok, described
         space, _, self.n = described
-        self.decoder = StepDecoder(ObsLayout.from_space(space), [self.n])
+        self.decoder = StepDecoder(ObsFormat.from_space(space), [self.n])
 
     def _send(self, request: bytes) -> bytes:
         reply: bytes = ray.get(self.actor.handle.remote(request), timeout=60)

@@ -1,4 +1,4 @@
-"""gRPC env transport: tensor and space codecs, an in-process server, and the reference sim as a real process."""
+"""gRPC env protocol: tensor and space codecs, an in-process server, and the reference sim as a real process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""In-process checks of the pieces behind RayVecEnv (no Ray cluster needed): options, layout,
+"""In-process checks of the pieces behind RayVecEnv (no Ray cluster needed): options, env assignment,
 wire format, the env worker itself, and error mirroring."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ray_lab.envs.testing import CounterEnv, FailingEnv, SleepEnv, SpacesEnv
 from ray_lab.workers import EnvWorker, WorkerError, WorkerOptions, worker_bundles
+from ray_lab.workers.assignment import EnvAssignment
 from ray_lab.workers.errors import describe_failure, to_worker_error
-from ray_lab.workers.layout import WorkerLayout
-from ray_lab.workers.obs_layout import ObsLayout
+from ray_lab.workers.obs_format import ObsFormat
 from ray_lab.workers.protocol import Command, decode_reply, decode_request, encode_actions, encode_request
 from ray_lab.workers.step_codec import StepDecoder
 
@@ -27,7 +27,7 @@ def test_worker_options_defaults() -> None:
     assert (options.step_timeout_s, options.max_restarts, options.transport) == (60.0, 0, "auto")
     assert (options.placement_group, options.bundle_offset, options.name) == (None, 0, "train")
     assert (options.start_timeout_s, options.idle_release_s, options.runtime_env) == (300.0, 10.0, None)
-    assert options.num_workers(8) == 1 and options.num_workers(9) == 2
+    assert EnvAssignment(8, options.envs_per_worker).num_workers == 1 and len(worker_bundles(9, options)) == 2
     with pytest.raises(AttributeError):
         options.num_cpus = 1.0  # type: ignore[misc]
 
@@ -65,18 +65,18 @@ def test_worker_bundles() -> None:
         worker_bundles(0, WorkerOptions())
 
 
-def test_worker_layout() -> None:
-    layout = WorkerLayout(num_envs=7, envs_per_worker=3)
-    assert layout.num_workers == 3
-    assert [list(layout.env_range(w)) for w in range(3)] == [[0, 1, 2], [3, 4, 5], [6]]
-    targets = layout.normalize([6, -7, 4, 1, -1])
+def test_env_assignment() -> None:
+    assignment = EnvAssignment(num_envs=7, envs_per_worker=3)
+    assert assignment.num_workers == 3
+    assert [list(assignment.env_range(w)) for w in range(3)] == [[0, 1, 2], [3, 4, 5], [6]]
+    targets = assignment.normalize([6, -7, 4, 1, -1])
     assert targets == [6, 0, 4, 1, 6]
-    assert layout.group(targets) == {2: [0, 0], 0: [0, 1], 1: [1]}
-    assert layout.scatter_order(targets) == [(2, 0), (0, 0), (1, 0), (0, 1), (2, 1)]
+    assert assignment.group(targets) == {2: [0, 0], 0: [0, 1], 1: [1]}
+    assert assignment.scatter_order(targets) == [(2, 0), (0, 0), (1, 0), (0, 1), (2, 1)]
     with pytest.raises(IndexError, match="env index 7 out of range for 7 envs"):
-        layout.normalize([7])
+        assignment.normalize([7])
     with pytest.raises(TypeError, match="env indices must be ints"):
-        layout.normalize(["0"])  # type: ignore[list-item]
+        assignment.normalize(["0"])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize(
@@ -111,12 +111,12 @@ def test_worker_steps_match_dummy_vec_env(space: str) -> None:
     env_fns: list[Any] = [functools.partial(SpacesEnv, space, episode_length=3)] * 5
     workers = [EnvWorker(env_fns[:3], 0, 0), EnvWorker(env_fns[3:], 1, 3)]
     dummy = DummyVecEnv(env_fns)
-    layout = ObsLayout.from_space(dummy.observation_space)
-    decoder = StepDecoder(layout, [3, 2])
+    obs_format = ObsFormat.from_space(dummy.observation_space)
+    decoder = StepDecoder(obs_format, [3, 2])
     dummy.seed(7)
     dummy_obs = dummy.reset()
     stacks = [workers[0].reset(seeds=[7, 8, 9])[0], workers[1].reset(seeds=[10, 11])[0]]
-    assert_obs_equal(layout.concatenate(stacks), dummy_obs)
+    assert_obs_equal(obs_format.concatenate(stacks), dummy_obs)
     for _ in range(7):
         actions = [dummy.action_space.sample() for _ in range(5)]
         replies = [

@@ -11,7 +11,7 @@ from ray_lab.config import ConfigError
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.experiment import load_experiment
-from ray_lab.learner.plan import worker_options
+from ray_lab.learner.plan import plan_training
 from ray_lab.workers import RayVecEnv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,8 +41,9 @@ def test_derived_timeout_covers_every_env_of_a_worker_restarting(tmp_path: Path)
     per_env = 2 + 2 * (5 + 20 + 2)  # the call's timeout, then 2 relaunches: close, connect, reset timeout
     assert config.environment.unity is not None and config.environment.unity.longest_call_s() == per_env
     assert config.worker_step_timeout_s(2) == 2 * per_env + 10
-    assert worker_options(config, "train", None, 0).step_timeout_s == 2 * per_env + 10
-    assert worker_options(config, "eval", None, 0).step_timeout_s == per_env + 10  # the eval worker: one env
+    plan = plan_training(config, 0.0)
+    assert plan.train.options.step_timeout_s == 2 * per_env + 10
+    assert plan.eval is not None and plan.eval.options.step_timeout_s == per_env + 10  # the eval worker: one env
     assert ExperimentConfig().worker_step_timeout_s(8) == 60.0  # plain gymnasium envs: as before
 
 
@@ -59,8 +60,10 @@ def test_an_explicit_timeout_too_short_for_restarts_names_both_keys(tmp_path: Pa
 def test_two_restarts_in_one_vector_step_keep_the_run_going(ray_session: None, tmp_path: Path) -> None:
     """Both players of one worker crash on the same step: both restart within the call, the run goes on."""
     config = load_experiment(write(tmp_path, UNITY))
-    factories = make_env_factories(config.environment, 2, envs_per_worker=2, log_dir=str(tmp_path / "logs"))
-    venv = RayVecEnv(factories, worker_options(config, "train", None, 0))
+    train = plan_training(config, 0.0).train
+    assert train.assignment.slots() == [(0, 0), (0, 1)]  # the config's one worker with two players
+    factories = make_env_factories(config.environment, train.assignment.slots(), log_dir=str(tmp_path / "logs"))
+    venv = RayVecEnv(factories, train.options)
     try:
         venv.reset()
         actions = np.zeros((2, *venv.action_space.shape), dtype=np.float32)

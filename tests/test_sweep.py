@@ -223,7 +223,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(
         "resume",
         """
 space:
-  training.algorithm_parameters.learning_rate: {grid: [3.0e-4, 1.0e-3, 2.0e-3]}
+  training.algorithm_parameters.learning_rate: {grid: [3.0e-4, 1.0e-3]}
 search: {algorithm: random, max_concurrent_trials: 1}
 num_samples: 1
 budget: {timesteps: 2048}
@@ -243,11 +243,11 @@ budget: {timesteps: 2048}
             proc.kill()
     folder = sweep_dir(out)
     finished = {p.parent.name: p.stat().st_mtime for p in folder.rglob("trials/*/summary.json")}
-    assert 1 <= len(finished) < 3
+    assert len(finished) == 1  # the first trial; the second was cut short
     result = ray_lab(["sweep", "--resume", str(folder)], cluster_env, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_csv(folder / "results.csv")
-    assert len(rows) == 3 and all(row["status"] == "TERMINATED" for row in rows)
+    assert len(rows) == 2 and all(row["status"] == "TERMINATED" for row in rows)
     for trial, mtime in finished.items():
         assert (folder / "trials" / trial / "summary.json").stat().st_mtime == mtime  # not trained again
 

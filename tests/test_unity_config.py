@@ -12,6 +12,7 @@ import pytest
 
 from ray_lab.config.errors import ConfigError
 from ray_lab.learner.experiment import load_experiment
+from ray_lab.learner.plan import plan_training
 from unity_workers.envs import FieldPath, UnityEnv
 from unity_workers.spec import UnitySpec
 
@@ -86,7 +87,9 @@ unity:
     )
     assert unity.ros2_namespace == "/train"
     # The guide means one Unity instance per env: 3 envs in all, one per worker.
-    assert (config.workers.num_workers, config.workers.envs_per_worker, config.num_envs) == (3, 1, 3)
+    plan = plan_training(config, 0.0)
+    assert (plan.train.num_workers, plan.train.assignment.envs_per_worker, plan.num_envs) == (3, 1, 3)
+    assert plan.train.assignment.slots() == [(0, 0), (1, 0), (2, 0)]
 
 
 def test_seed_n_environments_with_a_worker_count_is_a_config_error(tmp_path: Path) -> None:

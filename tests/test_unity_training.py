@@ -193,6 +193,7 @@ def test_the_seed_s_n_environments_starts_that_many_simulators(ray_session: None
     """The seed guide's `n_environments: 3` means three envs in all, one simulator per env worker."""
     from ray_lab.learner.build import build_train_env
     from ray_lab.learner.experiment import load_experiment
+    from ray_lab.learner.plan import plan_training
     from ray_lab.tracking.run_dir import prepare_run
 
     seed_yaml = tmp_path / "seed.yaml"
@@ -203,7 +204,9 @@ def test_the_seed_s_n_environments_starts_that_many_simulators(ray_session: None
     )
     config = load_experiment(seed_yaml)
     layout = prepare_run(config)
-    venv = build_train_env(config, None, layout)
+    plan = plan_training(config, 0.0)
+    assert (plan.train.num_workers, plan.num_envs) == (3, 3)
+    venv = build_train_env(config, plan, None, layout)
     try:
         obs = venv.reset()
         assert obs.shape[0] == venv.num_envs == 3

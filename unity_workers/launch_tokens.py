@@ -1,6 +1,6 @@
 """Per-launch tokens: each player start gets a fresh random secret, and only a peer that shows it is served.
 
-Both transports use them, each with its own :class:`TokenScheme` (environment variable and size): the
+Both simulator protocols use them, each with its own :class:`TokenScheme` (environment variable and size): the
 gRPC env protocol (:mod:`unity_workers.grpc_env.launch_token`) and the ROS-TCP bridge
 (:mod:`unity_workers.ros_tcp.admission`). Standard library only, so any ``unity_workers`` package may
 import it.
@@ -19,7 +19,7 @@ __all__ = ["TokenScheme", "tokens_match"]
 
 @dataclass(frozen=True)
 class TokenScheme:
-    """How one transport hands a player its per-launch token: in ``env_var``, ``nbytes`` random bytes as hex."""
+    """How one protocol hands a player its per-launch token: in ``env_var``, ``nbytes`` random bytes as hex."""
 
     env_var: str
     nbytes: int

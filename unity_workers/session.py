@@ -1,4 +1,4 @@
-"""The contract between :class:`~unity_workers.envs.UnityEnv` and one transport to one simulator.
+"""The contract between :class:`~unity_workers.envs.UnityEnv` and its connection to one simulator.
 
 A *session* is the server side of one connection to one simulator instance: the ROS-TCP bridge
 (:class:`~unity_workers.envs.ros_session.RosTcpSession`) or the gRPC env client
@@ -50,7 +50,7 @@ class SimSession(ABC):
 
     @property
     def player_args(self) -> Sequence[str]:
-        """Extra player arguments this transport needs (e.g. ``--protocol grpc``); none by default."""
+        """Extra player arguments this protocol needs (e.g. ``--protocol grpc``); none by default."""
         return ()
 
     @property

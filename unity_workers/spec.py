@@ -1,4 +1,4 @@
-"""`UnitySpec`: the typed `environment.unity` config section (one simulator per env, its transport and mapping).
+"""`UnitySpec`: the typed `environment.unity` config section (one simulator per env, its protocol and mapping).
 
 It is plain pydantic data, so ``ray_lab.config`` embeds it in the experiment schema and env
 factories pickle it to env workers on any node. :class:`~unity_workers.envs.UnityEnv` is built from it.
@@ -90,7 +90,7 @@ class FieldMapSpec(_Strict):
 
 
 class UnitySpec(_Strict):
-    """One simulator per env: a Unity build (or the reference simulator), its transport, mapping and quotas."""
+    """One simulator per env: a Unity build (or the reference simulator), its protocol, mapping and quotas."""
 
     build: str | None = Field(None, description="Path of the Linux player (`.x86_64`) or any executable.")
     command: list[str] | None = Field(

@@ -10,38 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ray_lab.cli.play_source import FORMS, PlaySource, locate, pretrained_cache, resolve_model, resolve_run_dir
 from ray_lab.config.errors import ConfigError
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.learner.experiment import load_experiment
 from ray_lab.tracking.atomic import atomic_path
 from ray_lab.tracking.run_dir import RunLayout
-
-
-def play_episodes(model: Any, env: Any, seeds: list[int], record: bool) -> tuple[list[float], list[int], list[Any]]:
-    """One episode per seed on a 1-env VecEnv; frames too when recording."""
-    returns: list[float] = []
-    lengths: list[int] = []
-    frames: list[Any] = []
-    for seed in seeds:
-        env.seed(seed)
-        obs = env.reset()
-        total, steps, done, state = 0.0, 0, False, None
-        start = np.ones(1, dtype=bool)
-        while not done:
-            if record:
-                frames.append(env.render())
-            action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
-            obs, reward, dones, _ = env.step(action)
-            total += float(reward[0])
-            steps += 1
-            done = bool(dones[0])
-            start = dones
-        returns.append(total)
-        lengths.append(steps)
-    return returns, lengths, frames
 
 
 def write_video(frames: list[Any], videos_dir: Path, fps: int = 30) -> Path:
@@ -99,6 +73,7 @@ def load_play(args: argparse.Namespace) -> tuple[ExperimentConfig, str, PlaySour
 
 def run_play(args: argparse.Namespace) -> int:
     """Play the model; prints one line per episode and the mean."""
+    from ray_lab.evaluation.seeded import run_seeded_episodes
     from ray_lab.learner.algorithms import resolve_algorithm
     from ray_lab.learner.build import build_local_env, load_pretrained_vecnormalize
     from ray_lab.learner.pretrained import check_compatible
@@ -117,15 +92,22 @@ def run_play(args: argparse.Namespace) -> int:
         raise
     load_pretrained_vecnormalize(env, model_zip)
     model = resolve_algorithm(config.training.algorithm).load(model_zip, device="cpu")
-    eval_cfg = config.loop.eval
-    episodes = args.episodes or config.evaluation.num_episodes
-    seeds = [eval_cfg.seed + i for i in range(episodes)]
-    try:
-        returns, lengths, frames = play_episodes(model, env, seeds, args.record)
+    frames: list[Any] = []
+    try:  # the evaluation rounds' seeded-episode loop, one env: episode i starts from reset(seed=eval.seed + i)
+        results = run_seeded_episodes(
+            model,
+            env,
+            config.loop.eval.seed,
+            args.episodes or config.evaluation.num_episodes,
+            observe=(lambda venv: frames.append(venv.render())) if args.record else None,
+        )
     finally:
         env.close()
-    rows = [(f"seed {s}", f"return {r:9.2f}   length {n}") for s, r, n in zip(seeds, returns, lengths, strict=True)]
-    rows.append(("mean", f"return {np.mean(returns):9.2f} ± {np.std(returns):.2f}"))
+    rows = [
+        (f"seed {s}", f"return {r:9.2f}   length {n}")
+        for s, r, n in zip(results.seeds, results.returns, results.lengths, strict=True)
+    ]
+    rows.append(("mean", f"return {results.mean_return:9.2f} ± {results.std_return:.2f}"))
     if args.record and frames:
         rows.append(("video", str(write_video(frames, home.videos_dir))))
     print_summary(rows, title=f"ray-lab play: {model_zip}")

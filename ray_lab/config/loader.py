@@ -8,15 +8,15 @@ torch or the simulators, and the one entry point that runs them all, are in
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from ray_lab.config.errors import ConfigError
+from ray_lab.config.errors import ConfigError, Problem, did_you_mean
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.config.seed_sections import lift_seed_sections
 from ray_lab.config.validation_errors import problems_from_validation
@@ -145,6 +145,47 @@ def parse_config(path: str | Path, overrides: Sequence[str] = ()) -> ParsedConfi
     data = read_yaml_mapping(path)
     overridden = apply_overrides(data, overrides)
     return parse_mapping(data, str(path), overridden)
+
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def with_updates(section: SectionT, updates: Mapping[str, Any], source: str, prefix: str = "") -> SectionT:
+    """A copy of a validated `section` with dotted-key `updates` (a sweep's trial from its checked base).
+
+    Only the innermost sections that a key changes are validated again; every other section is the
+    same object as in `section`, so a trial costs a few field checks rather than a whole config.
+    The cross-section checks are the caller's: a sweep runs them once per swept value at load.
+
+    Raises:
+        ConfigError: a key that names no field, or a value the field rejects (under `source`, the
+            key in full: `prefix` is the path of `section` in the config).
+    """
+    own: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in updates.items():
+        head, _, rest = key.partition(".")
+        if head not in type(section).model_fields:
+            fields = type(section).model_fields
+            raise ConfigError.single(source, prefix + key, f"unknown key '{head}'{did_you_mean(head, fields)}")
+        if rest and isinstance(getattr(section, head), BaseModel):
+            nested.setdefault(head, {})[rest] = value
+        else:
+            own[key] = value
+    changed = {
+        head: with_updates(getattr(section, head), keys, source, f"{prefix}{head}.") for head, keys in nested.items()
+    }
+    result = section.model_copy(update=changed)
+    if not own:
+        return result
+    data = result.model_dump()
+    for key, value in own.items():
+        set_dotted(data, key, value, source)
+    try:
+        return type(section).model_validate(data)
+    except ValidationError as exc:
+        problems = problems_from_validation(exc, type(section), lambda key: source)
+        raise ConfigError([Problem(p.source, prefix + p.key, p.message) for p in problems]) from None
 
 
 def config_to_yaml(config: ExperimentConfig) -> str:

@@ -318,11 +318,6 @@ class ExperimentConfig(Section):
         """Shortcut for the nested `training.training` section."""
         return self.training.training
 
-    @property
-    def num_envs(self) -> int:
-        """Training environments in total (all workers)."""
-        return self.workers.num_workers * self.workers.envs_per_worker
-
     def required_step_timeout_s(self, envs_per_worker: int) -> float:
         """The least `workers.step_timeout_s` with which player restarts never fail a worker's call.
 

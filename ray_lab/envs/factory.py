@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,24 +85,21 @@ class EnvFactory:
 
 def make_env_factories(
     env: EnvironmentSection,
-    count: int,
+    slots: Sequence[tuple[int, int]],
     *,
     render_mode: str | None = None,
     monitor: bool | None = None,
-    envs_per_worker: int = 1,
     group: str = "train",
     log_dir: str | None = None,
     run_name: str | None = None,
 ) -> list[Callable[[], gym.Env]]:
-    """`count` factories for the configured environment (render mode and Monitor may be overridden).
+    """One factory per `(worker, slot)` of `slots` (the training plan's), in global env order.
 
-    Simulator-backed envs (`environment.unity`) learn their worker, slot and log folder from
-    `envs_per_worker`, `group` and `log_dir`, so worker k's player logs to `<log_dir>/worker_<k>.log`.
+    Render mode and Monitor may be overridden. Simulator-backed envs (`environment.unity`) learn
+    their worker, slot, group and log folder, so worker k's player logs to `<log_dir>/worker_<k>.log`.
     """
-    if count <= 0:
-        raise ValueError(f"expected a positive number of environments, got {count}")
-    if envs_per_worker <= 0:
-        raise ValueError(f"expected a positive envs_per_worker, got {envs_per_worker}")
+    if not slots:
+        raise ValueError("expected at least one environment, got none")
     base = EnvFactory(
         env_id=env.id,
         env_kwargs=dict(env.env_config or {}),
@@ -110,12 +108,11 @@ def make_env_factories(
         unity=env.unity,
     )
     if env.unity is None:
-        return [base] * count
+        return [base] * len(slots)
     prefix = env.unity.ros2_namespace or (f"/ray_lab/{sanitize_token(run_name)}" if run_name else "/ray_lab")
     factories: list[Callable[[], gym.Env]] = []
-    for i in range(count):
-        worker, slot = divmod(i, envs_per_worker)
+    for i, (worker, slot) in enumerate(slots):
         namespace = f"{prefix.rstrip('/')}/{'' if group == 'train' else group + '_'}worker_{worker}"
         placement = UnityPlacement(worker, slot, i, group, log_dir, namespace)
-        factories.append(EnvFactory(base.env_id, base.env_kwargs, base.render_mode, base.monitor, env.unity, placement))
+        factories.append(dataclasses.replace(base, placement=placement))
     return factories

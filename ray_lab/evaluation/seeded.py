@@ -8,6 +8,7 @@ An episode that a simulator restart cut short is played again with its seed, not
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -85,7 +86,13 @@ class _Episode:
     cut: bool
 
 
-def _run_batch(model: Predictor, env: VecEnv, first_seed: int, count: int, deterministic: bool) -> list[_Episode]:
+StepObserver = Callable[[VecEnv], None]
+"""Called with the env before each step of an episode (`ray-lab play --record` renders a frame)."""
+
+
+def _run_batch(
+    model: Predictor, env: VecEnv, first_seed: int, count: int, deterministic: bool, observe: StepObserver | None
+) -> list[_Episode]:
     """Play one episode on each of the first `count` envs, seeded `first_seed + j`."""
     env.seed(first_seed)
     obs = env.reset()
@@ -96,6 +103,8 @@ def _run_batch(model: Predictor, env: VecEnv, first_seed: int, count: int, deter
     last_infos: list[dict[str, Any]] = [{} for _ in range(env.num_envs)]
     state = None
     while active.any():
+        if observe is not None:
+            observe(env)
         actions, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
         obs, rewards, dones, infos = env.step(actions)
         returns[active] += rewards[active]
@@ -112,12 +121,14 @@ def _episode(ret: float, length: int, info: dict[str, Any]) -> _Episode:
     return _Episode(ret, length, None if success is None else bool(success), bool(info.get("env_restarted")))
 
 
-def _replay(model: Predictor, env: VecEnv, seed: int, deterministic: bool) -> tuple[_Episode, int]:
+def _replay(
+    model: Predictor, env: VecEnv, seed: int, deterministic: bool, observe: StepObserver | None
+) -> tuple[_Episode, int]:
     """Play the episode of `seed` again, up to `MAX_REPLAYS` times; the last episode and the replays it took."""
     replays = 0
     while True:
         logger.warning("evaluation episode (seed %d) was cut short by a simulator restart; replaying it", seed)
-        (episode,) = _run_batch(model, env, seed, 1, deterministic)
+        (episode,) = _run_batch(model, env, seed, 1, deterministic, observe)
         replays += 1
         if not episode.cut:
             return episode, replays
@@ -127,14 +138,20 @@ def _replay(model: Predictor, env: VecEnv, seed: int, deterministic: bool) -> tu
 
 
 def run_seeded_episodes(
-    model: Predictor, env: VecEnv, seed: int, num_episodes: int, deterministic: bool = True
+    model: Predictor,
+    env: VecEnv,
+    seed: int,
+    num_episodes: int,
+    deterministic: bool = True,
+    observe: StepObserver | None = None,
 ) -> EpisodeResults:
     """Play `num_episodes` episodes with seeds `seed, seed+1, ...` on `env` (any number of envs).
 
     An episode that a simulator restart cut short (`info["env_restarted"]`) is replayed with its seed
     instead of being averaged in; `replays` counts the replays, `cut` the episodes whose replay was cut
     short too (see `MAX_REPLAYS`). Rewards are those `env` returns: wrap
-    it in VecNormalize with `norm_reward=False` for raw returns.
+    it in VecNormalize with `norm_reward=False` for raw returns. `observe` sees the env before
+    every step (evaluation rounds and `ray-lab play` share this loop).
     """
     if num_episodes <= 0:
         raise ValueError(f"expected a positive number of episodes, got {num_episodes}")
@@ -142,9 +159,9 @@ def run_seeded_episodes(
     replays = 0
     for start in range(0, num_episodes, env.num_envs):
         count = min(env.num_envs, num_episodes - start)
-        for j, episode in enumerate(_run_batch(model, env, seed + start, count, deterministic)):
+        for j, episode in enumerate(_run_batch(model, env, seed + start, count, deterministic, observe)):
             if episode.cut:
-                episode, used = _replay(model, env, seed + start + j, deterministic)
+                episode, used = _replay(model, env, seed + start + j, deterministic, observe)
                 replays += used
             episodes.append(episode)
     return EpisodeResults(

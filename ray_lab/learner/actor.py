@@ -15,7 +15,8 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.learner.interrupts import sigterm_as_interrupt, stop_message
-from ray_lab.learner.placement import learner_device, learner_gpus, reserve
+from ray_lab.learner.placement import learner_gpus, reserve
+from ray_lab.learner.plan import TrainingPlan, plan_training
 from ray_lab.learner.startup import in_background, launch_train_workers, open_sink
 from ray_lab.learner.summary import ProgressState, RunSummary
 from ray_lab.tracking.progress import TrainingProgress
@@ -41,9 +42,9 @@ class LearnerActor:
     def train(
         self,
         config: ExperimentConfig,
+        plan: TrainingPlan,
         run_dir: str,
         placement_group: PlacementGroup,
-        device: str,
         pretrained: str | None,
         started_at: float | None = None,
         opening: Future[Sink] | None = None,
@@ -55,7 +56,7 @@ class LearnerActor:
         ``resume``: ``pretrained`` is this run folder's checkpoint; the run goes on from it in place.
         """
         layout = RunLayout(Path(run_dir))
-        launched = launch_train_workers(config, placement_group, layout)
+        launched = launch_train_workers(config, plan, placement_group, layout)
         if opening is None:
             opening = in_background(open_sink, config, layout)
         import torch
@@ -66,9 +67,9 @@ class LearnerActor:
             torch.set_num_threads(self.num_threads)
         return train(
             config,
+            plan,
             Path(run_dir),
             placement_group,
-            device,
             Path(pretrained) if pretrained else None,
             self.state,
             self.stop,
@@ -97,19 +98,25 @@ class LearnerActor:
         }
 
 
-def start_learner(config: ExperimentConfig) -> tuple[Any, PlacementGroup, str]:
-    """Reserve the placement group and start the learner actor in its bundle 0."""
-    gpus = learner_gpus(config, float(ray.cluster_resources().get("GPU", 0.0)))
-    group = reserve(config, gpus)
+def plan_on_cluster(config: ExperimentConfig) -> TrainingPlan:
+    """The training plan for the connected cluster's GPUs; printed, as the start-up log's placement plan."""
+    plan = plan_training(config, learner_gpus(config, float(ray.cluster_resources().get("GPU", 0.0))))
+    print(plan.describe(), flush=True)
+    return plan
+
+
+def start_learner(config: ExperimentConfig, plan: TrainingPlan) -> tuple[Any, PlacementGroup]:
+    """Reserve the plan's placement group and start the learner actor in its bundle 0."""
+    group = reserve(plan, config.learner.placement_timeout_s)
     actor_cls = ray.remote(LearnerActor)
     actor = actor_cls.options(  # type: ignore[attr-defined]
         num_cpus=config.learner.num_cpus,
-        num_gpus=gpus,
+        num_gpus=plan.learner_gpus,
         resources=dict(config.learner.resources) or None,
         max_concurrency=4,
         scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=0),
     ).remote(int(config.learner.num_cpus))
-    return actor, group, learner_device(config, gpus)
+    return actor, group
 
 
 def _follow(actor: Any, done_ref: Any, total: int) -> None:
@@ -144,10 +151,11 @@ def run_training(
     """
     if in_process:
         return _run_in_process(config, run_dir, pretrained, started_at, opening, resume)
-    actor, group, device = start_learner(config)
+    plan = plan_on_cluster(config)
+    actor, group = start_learner(config, plan)
     try:
         pretrained_arg = str(pretrained) if pretrained else None
-        done = actor.train.remote(config, str(run_dir), group, device, pretrained_arg, started_at, None, resume)
+        done = actor.train.remote(config, plan, str(run_dir), group, pretrained_arg, started_at, None, resume)
         with sigterm_as_interrupt():
             try:
                 _follow(actor, done, config.loop.total_timesteps)
@@ -201,8 +209,8 @@ def _run_in_process(
     opening: Future[Sink] | None,
     resume: bool = False,
 ) -> RunSummary:
-    gpus = learner_gpus(config, float(ray.cluster_resources().get("GPU", 0.0)))
-    group = reserve(config, gpus)
+    plan = plan_on_cluster(config)
+    group = reserve(plan, config.learner.placement_timeout_s)
     # The env workers sleep while the learner updates, so torch may use every core of this machine,
     # as plain SB3 does: SAC's 256x256 updates run 1.36x faster on 2 threads than on 1 here.
     learner = LearnerActor(None)
@@ -211,9 +219,9 @@ def _run_in_process(
         thread = _LearnerThread(
             learner,
             config,
+            plan,
             str(run_dir),
             group,
-            learner_device(config, gpus),
             pretrained_arg,
             started_at,
             opening,

@@ -1,6 +1,7 @@
 """Build what a training run needs from its typed config: vector envs on workers, and the model.
 
-The worker counts and options come from :mod:`ray_lab.learner.plan` (re-exported here).
+The worker counts, options and env -> (worker, slot) come from the training plan
+(:mod:`ray_lab.learner.plan`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from stable_baselines3.common.vec_env import (
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.algorithms import default_policy, resolve_algorithm
-from ray_lab.learner.plan import num_eval_envs, num_train_workers, train_env_factories, worker_options
+from ray_lab.learner.plan import TrainingPlan, WorkerGroupPlan, group_env_factories, train_env_factories
 from ray_lab.learner.policy_kwargs import architecture_policy_kwargs
 from ray_lab.learner.schedules import apply_schedules
 from ray_lab.tracking.artifacts import find_vecnormalize, load_vecnormalize_stats, vecnormalize_path_for
 from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.workers import RayVecEnv
+from ray_lab.workers.assignment import EnvAssignment
 from ray_lab.workers.launch import LaunchedWorkers
 
 logger = logging.getLogger(__name__)
@@ -40,9 +42,6 @@ __all__ = [
     "build_model",
     "build_train_env",
     "load_pretrained_vecnormalize",
-    "num_eval_envs",
-    "num_train_workers",
-    "worker_options",
     "wrap_vec_env",
 ]
 
@@ -76,12 +75,16 @@ def algorithm_gamma(config: ExperimentConfig) -> float:
 
 
 def build_train_env(
-    config: ExperimentConfig, placement_group: Any, layout: RunLayout, launched: LaunchedWorkers | None = None
+    config: ExperimentConfig,
+    plan: TrainingPlan,
+    placement_group: Any,
+    layout: RunLayout,
+    launched: LaunchedWorkers | None = None,
 ) -> VecEnv:
-    """The training envs on `num_workers` env-worker actors (`launched`: already started), wrapped as configured."""
+    """The plan's training envs on their env-worker actors (`launched`: already started), wrapped as configured."""
     env = config.environment
-    factories = train_env_factories(config, layout)
-    venv: VecEnv = RayVecEnv(factories, worker_options(config, "train", placement_group, 1), launched=launched)
+    factories = train_env_factories(config, plan, layout)
+    venv: VecEnv = RayVecEnv(factories, plan.train.placed(placement_group), launched=launched)
     venv = wrap_vec_env(venv, config, training=True, gamma=algorithm_gamma(config))
     if env.video_wrapper:
         trigger = env.video_trigger
@@ -95,19 +98,10 @@ def build_train_env(
     return venv
 
 
-def build_eval_env(config: ExperimentConfig, placement_group: Any, layout: RunLayout) -> VecEnv:
-    """Eval envs on dedicated workers; Monitor off and rewards raw (VecNormalize never updates here)."""
-    factories = make_env_factories(
-        config.environment,
-        num_eval_envs(config),
-        monitor=False,
-        envs_per_worker=config.workers.eval_envs_per_worker,
-        group="eval",
-        log_dir=str(layout.unity_dir),
-        run_name=layout.root.name,
-    )
-    offset = 1 + num_train_workers(config)
-    venv: VecEnv = RayVecEnv(factories, worker_options(config, "eval", placement_group, offset))
+def build_eval_env(config: ExperimentConfig, group: WorkerGroupPlan, placement_group: Any, layout: RunLayout) -> VecEnv:
+    """The plan's eval envs on their workers; Monitor off and rewards raw (VecNormalize never updates here)."""
+    factories = group_env_factories(config, group, layout)
+    venv: VecEnv = RayVecEnv(factories, group.placed(placement_group))
     return wrap_vec_env(venv, config, training=False, gamma=algorithm_gamma(config))
 
 
@@ -116,14 +110,14 @@ def build_local_env(
 ) -> VecEnv:
     """Envs in this process (for play and config checks), wrapped like the eval envs.
 
-    Simulator players log to `log_dir` as `play_worker_0.log` (a temporary folder when None).
+    They count as one worker's slots; simulator players log to `log_dir` as `play_worker_0.log`
+    (a temporary folder when None).
     """
     factories = make_env_factories(
         config.environment,
-        num_envs,
+        EnvAssignment(num_envs, num_envs).slots(),
         render_mode=render_mode,
         monitor=False,
-        envs_per_worker=num_envs,
         group="play",
         log_dir=None if log_dir is None else str(log_dir),
     )

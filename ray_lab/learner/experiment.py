@@ -63,7 +63,7 @@ def preflight(config: ExperimentConfig, source: str) -> Path | None:
     if config.environment.unity is not None:
         return _unity_preflight(config, source)
     if config.training.pretrained_model is None:
-        bare = _make_env_or_config_error(config, source, lambda: make_env_factories(config.environment, 1)[0]())
+        bare = _make_env_or_config_error(config, source, lambda: make_env_factories(config.environment, [(0, 0)])[0]())
         bare.close()
         return None
     from ray_lab.learner.build import build_local_env

@@ -1,4 +1,4 @@
-"""One placement group per training: bundle 0 is the learner, then train workers, then eval workers.
+"""One placement group per training, as its plan lays it out: the learner, then train workers, then eval workers.
 
 Reserving everything together means a training never starts half-placed (its learner waiting for
 workers another training holds), and the learner can sit on a GPU node while the job's driver runs
@@ -16,8 +16,7 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.learner.plan import num_eval_envs, num_eval_workers, worker_options
-from ray_lab.workers import worker_bundles
+from ray_lab.learner.plan import TrainingPlan
 
 logger = logging.getLogger(__name__)
 
@@ -50,31 +49,6 @@ def learner_gpus(config: ExperimentConfig, cluster_gpus: float, can_add_gpu: Cal
         device,
     )
     return 0.0
-
-
-def learner_device(config: ExperimentConfig, gpus: float) -> str:
-    """The learner's torch device for the GPUs it reserved: the one rule for `train` and Tune trials."""
-    device = config.loop.device
-    if device == "auto" or (device.startswith("cuda") and gpus <= 0):
-        return "cuda" if gpus > 0 else "cpu"
-    return device
-
-
-def learner_bundle(config: ExperimentConfig, gpus: float) -> dict[str, float]:
-    """The learner's resource bundle."""
-    bundle = {"CPU": config.learner.num_cpus, **config.learner.resources}
-    if gpus > 0:
-        bundle["GPU"] = gpus
-    return bundle
-
-
-def plan_bundles(config: ExperimentConfig, gpus: float) -> list[dict[str, float]]:
-    """All bundles of the training, in the order the learner and workers index them."""
-    bundles = [learner_bundle(config, gpus)]
-    bundles += worker_bundles(config.num_envs, worker_options(config, "train", None, 0))
-    if num_eval_workers(config):
-        bundles += worker_bundles(num_eval_envs(config), worker_options(config, "eval", None, 0))
-    return bundles
 
 
 def _totals(bundles: list[dict[str, float]]) -> dict[str, float]:
@@ -138,12 +112,12 @@ def autoscaler_running(wait_s: float = 5.0) -> bool:
     return False
 
 
-def reserve(config: ExperimentConfig, gpus: float, timeout_s: float | None = None) -> PlacementGroup:
-    """Create the placement group and wait until the cluster holds it; clear error when it cannot.
+def reserve(plan: TrainingPlan, timeout: float) -> PlacementGroup:
+    """Create the plan's placement group and wait up to `timeout` s until the cluster holds it; clear error if not.
 
     Without an autoscaler, a bundle that no node can hold fails at once instead of after the timeout.
     """
-    bundles = plan_bundles(config, gpus)
+    bundles = plan.bundles()
     problem = unplaceable_bundle(bundles)
     if problem is not None and not autoscaler_running():
         raise PlacementError(
@@ -151,12 +125,11 @@ def reserve(config: ExperimentConfig, gpus: float, timeout_s: float | None = Non
             "workers.num_cpus or the learner's resources, or start nodes that advertise them "
             "(ray start --resources='{\"unity\": 8}')"
         )
-    group = placement_group(bundles, strategy=config.learner.placement_strategy, name="")
-    timeout = config.learner.placement_timeout_s if timeout_s is None else timeout_s
+    group = placement_group(bundles, strategy=plan.strategy, name="")
     ready, _ = ray.wait([group.ready()], timeout=timeout)
     if not ready:
         remove_placement_group(group)
-        detail = shortfall_message(bundles, dict(ray.cluster_resources()), config.learner.placement_strategy)
+        detail = shortfall_message(bundles, dict(ray.cluster_resources()), plan.strategy)
         raise PlacementError(
             f"the cluster could not hold this training within {timeout:g} s: {detail}. Lower "
             "workers.num_workers, workers.resources, workers.num_cpus or learner.num_cpus, or add nodes with "

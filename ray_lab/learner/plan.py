@@ -1,33 +1,113 @@
-"""How many env workers a training has and how they are configured: light, importable by the driver.
+"""The training plan: what one training reserves and where each of its envs lives, computed once.
 
-Nothing here imports Stable-Baselines3 or torch, so the CLI and the placement code can plan a
-training without paying for them.
+:func:`plan_training` turns a config (and the GPUs the learner gets) into a :class:`TrainingPlan`:
+the learner's bundle and device, the train and eval worker groups (their counts, options and
+placement-group bundles) and env -> (worker, slot). Placement, env building, the Tune resource
+callback and the start-up log all read the plan; nothing downstream divides or multiplies the
+config's counts again.
+
+Nothing here imports Stable-Baselines3 or torch, so the CLI and Tune can plan a training without
+paying for them.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import gymnasium as gym
 
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories
 from ray_lab.tracking.run_dir import RunLayout
-from ray_lab.workers import WorkerOptions
+from ray_lab.workers import WorkerOptions, worker_bundles
+from ray_lab.workers.assignment import EnvAssignment
+
+Role = Literal["train", "eval"]
 
 
-def num_eval_envs(config: ExperimentConfig) -> int:
-    """Eval envs: enough for one batch of episodes, at most what the eval workers hold."""
+@dataclass(frozen=True)
+class WorkerGroupPlan:
+    """One role's env workers: their options, the env split over them, and their first bundle."""
+
+    role: Role
+    options: WorkerOptions
+    assignment: EnvAssignment
+
+    @property
+    def num_workers(self) -> int:
+        return self.assignment.num_workers
+
+    @property
+    def num_envs(self) -> int:
+        return self.assignment.num_envs
+
+    @property
+    def first_bundle(self) -> int:
+        """Index of this group's first bundle in the training's placement group."""
+        return self.options.bundle_offset
+
+    def bundles(self) -> list[dict[str, float]]:
+        """One placement-group bundle per worker."""
+        return worker_bundles(self.num_envs, self.options)
+
+    def placed(self, placement_group: Any) -> WorkerOptions:
+        """The workers' options, scheduled into `placement_group` from :attr:`first_bundle`."""
+        return dataclasses.replace(self.options, placement_group=placement_group)
+
+    def describe(self) -> str:
+        bundle = ", ".join(f"{name} {amount:g}" for name, amount in self.options.actor_resources().items())
+        envs = f"{self.assignment.envs_per_worker} env{'s' if self.assignment.envs_per_worker > 1 else ''}"
+        return f"{self.num_workers} {self.role} worker(s) x {envs} ({self.num_envs} in all) {{{bundle}}} each"
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Bundle 0 is the learner, then the train workers, then the eval workers (when there are rounds)."""
+
+    learner_bundle: dict[str, float]
+    learner_gpus: float
+    device: str
+    strategy: str
+    train: WorkerGroupPlan
+    eval: WorkerGroupPlan | None
+
+    @property
+    def num_envs(self) -> int:
+        """Training envs in all."""
+        return self.train.num_envs
+
+    def bundles(self) -> list[dict[str, float]]:
+        """All bundles of the training, in the order the learner and workers index them."""
+        bundles = [dict(self.learner_bundle), *self.train.bundles()]
+        return bundles + (self.eval.bundles() if self.eval is not None else [])
+
+    def describe(self) -> str:
+        """One line for the start-up log (the placement plan)."""
+        learner = ", ".join(f"{name} {amount:g}" for name, amount in self.learner_bundle.items())
+        groups = [self.train.describe()] + ([self.eval.describe()] if self.eval is not None else [])
+        return f"Plan: learner {{{learner}}} on {self.device}; " + "; ".join(groups) + f" ({self.strategy})"
+
+
+def learner_device(config: ExperimentConfig, gpus: float) -> str:
+    """The learner's torch device for the GPUs it reserved: the one rule for `train` and Tune trials."""
+    device = config.loop.device
+    if device == "auto" or (device.startswith("cuda") and gpus <= 0):
+        return "cuda" if gpus > 0 else "cpu"
+    return device
+
+
+def _learner_bundle(config: ExperimentConfig, gpus: float) -> dict[str, float]:
+    bundle = {"CPU": config.learner.num_cpus, **config.learner.resources}
+    if gpus > 0:
+        bundle["GPU"] = gpus
+    return bundle
+
+
+def _worker_options(config: ExperimentConfig, role: Role, envs_per_worker: int, bundle_offset: int) -> WorkerOptions:
     w = config.workers
-    return min(config.loop.eval.num_episodes, w.eval_workers * w.eval_envs_per_worker)
-
-
-def worker_options(config: ExperimentConfig, role: str, placement_group: Any, bundle_offset: int) -> WorkerOptions:
-    """WorkerOptions for the train or eval workers, placed in `placement_group` from `bundle_offset`."""
-    w = config.workers
-    envs_per_worker = w.envs_per_worker if role == "train" else w.eval_envs_per_worker
     return WorkerOptions(
         envs_per_worker=envs_per_worker,
         num_cpus=w.num_cpus,
@@ -39,32 +119,56 @@ def worker_options(config: ExperimentConfig, role: str, placement_group: Any, bu
         # Eval workers step in short bursts between long idle stretches: a compiled graph would
         # busy-poll a core each while they wait (see docs/benchmarks.md, "Idle workers").
         transport="auto" if role == "eval" and w.transport == "compiled" else w.transport,
-        placement_group=placement_group,
         bundle_offset=bundle_offset,
         name=role,
     )
 
 
-def num_train_workers(config: ExperimentConfig) -> int:
-    """Train worker actors (each owns `envs_per_worker` envs)."""
-    return config.workers.num_workers
+def _group(config: ExperimentConfig, role: Role, num_envs: int, envs_per_worker: int, first: int) -> WorkerGroupPlan:
+    assignment = EnvAssignment(num_envs, envs_per_worker)
+    return WorkerGroupPlan(role, _worker_options(config, role, envs_per_worker, first), assignment)
 
 
-def num_eval_workers(config: ExperimentConfig) -> int:
-    """Eval worker actors actually needed for `num_eval_envs` envs (0 when there are no rounds)."""
-    if config.loop.eval.num_evals == 0:
-        return 0
-    return math.ceil(num_eval_envs(config) / config.workers.eval_envs_per_worker)
+def plan_training(config: ExperimentConfig, gpus: float) -> TrainingPlan:
+    """The plan of `config`'s training, its learner holding `gpus` (see `placement.learner_gpus`).
+
+    The train workers are `workers.num_workers` x `workers.envs_per_worker`; the eval workers hold
+    enough envs for one batch of episodes (`eval.num_episodes`), at most what `workers.eval_workers`
+    x `eval_envs_per_worker` hold, and there are none without evaluation rounds.
+    """
+    w = config.workers
+    train = _group(config, "train", w.num_workers * w.envs_per_worker, w.envs_per_worker, 1)
+    eval_envs = min(config.loop.eval.num_episodes, w.eval_workers * w.eval_envs_per_worker)
+    first_eval = 1 + train.num_workers
+    evals = (
+        _group(config, "eval", eval_envs, w.eval_envs_per_worker, first_eval) if config.loop.eval.num_evals else None
+    )
+    return TrainingPlan(
+        learner_bundle=_learner_bundle(config, gpus),
+        learner_gpus=gpus,
+        device=learner_device(config, gpus),
+        strategy=config.learner.placement_strategy,
+        train=train,
+        eval=evals,
+    )
 
 
-def train_env_factories(config: ExperimentConfig, layout: RunLayout) -> list[Callable[[], gym.Env]]:
-    """One factory per training env; simulator players log into the run's `unity/` folder."""
-    env = config.environment
+def group_env_factories(
+    config: ExperimentConfig, group: WorkerGroupPlan, layout: RunLayout, render_mode: str | None = None
+) -> list[Callable[[], gym.Env]]:
+    """One factory per env of `group`; simulator players log into the run's `unity/` folder."""
     return make_env_factories(
-        env,
-        config.num_envs,
-        render_mode="rgb_array" if env.video_wrapper else env.render_mode,
-        envs_per_worker=config.workers.envs_per_worker,
+        config.environment,
+        group.assignment.slots(),
+        render_mode=render_mode,
+        monitor=None if group.role == "train" else False,
+        group=group.role,
         log_dir=str(layout.unity_dir),
         run_name=layout.root.name,
     )
+
+
+def train_env_factories(config: ExperimentConfig, plan: TrainingPlan, layout: RunLayout) -> list[Callable[[], gym.Env]]:
+    """The training envs' factories (rendering frames when training videos are recorded)."""
+    env = config.environment
+    return group_env_factories(config, plan.train, layout, "rgb_array" if env.video_wrapper else env.render_mode)

@@ -25,6 +25,7 @@ from ray_lab.evaluation.callback import EvalHistory, SeededEvalCallback
 from ray_lab.learner.build import build_eval_env, build_model, build_train_env, load_pretrained_vecnormalize
 from ray_lab.learner.callbacks import ProgressState
 from ray_lab.learner.logger import build_logger
+from ray_lab.learner.plan import TrainingPlan
 from ray_lab.learner.resume import restore_run_state
 from ray_lab.learner.run_callbacks import VIDEO_KEY as VIDEO_KEY
 from ray_lab.learner.run_callbacks import RoundHook, Saver, checkpoint_saver, log_model_artifact, make_callbacks
@@ -104,9 +105,9 @@ def _startup_s(started_at: float | None, first_step_at: float | None) -> float |
 
 def train(
     config: ExperimentConfig,
+    plan: TrainingPlan,
     run_dir: Path,
     placement_group: Any,
-    device: str,
     pretrained: Path | None,
     state: ProgressState,
     stop: threading.Event,
@@ -117,7 +118,7 @@ def train(
     launched: LaunchedWorkers | None = None,
     opening: Future[Sink] | None = None,
 ) -> RunSummary:
-    """Train as configured; the run folder gets every output, written atomically.
+    """Train as configured and planned (`plan`'s workers in `placement_group`); the run folder gets every output.
 
     ``started_at`` (wall-clock seconds) is when the user's command started; the summary then reports
     the start-up time up to the first env step. ``launched``: the train workers, already started
@@ -133,8 +134,8 @@ def train(
     state.total_timesteps = config.loop.total_timesteps
     if opening is None:
         opening = in_background(open_sink, config, layout)  # W&B starts (seconds) while the workers do
-    run = _TrainingRun(config, layout, state, stop, opening, launched, resume=resume, round_hook=round_hook)
-    return run.execute(placement_group, device, pretrained, start=start, started_at=started_at)
+    run = _TrainingRun(config, plan, layout, state, stop, opening, launched, resume=resume, round_hook=round_hook)
+    return run.execute(placement_group, pretrained, start=start, started_at=started_at)
 
 
 @dataclass
@@ -142,6 +143,7 @@ class _TrainingRun:
     """One call of :func:`train`: its settings and what it started so far (for the failure path and the clean-up)."""
 
     config: ExperimentConfig
+    plan: TrainingPlan
     layout: RunLayout
     state: ProgressState
     stop: threading.Event
@@ -158,7 +160,6 @@ class _TrainingRun:
     def execute(
         self,
         placement_group: Any,
-        device: str,
         pretrained: Path | None,
         *,
         start: float,
@@ -166,7 +167,7 @@ class _TrainingRun:
     ) -> RunSummary:
         """Build, learn and write the outputs; a failure keeps the model and closes W&B; the envs always close."""
         try:
-            train_env, model, history = self._build(placement_group, device, pretrained)
+            train_env, model, history = self._build(placement_group, pretrained)
             callbacks, eval_callback = self._callbacks(model, history)
             self.saver = saver = checkpoint_saver(self.config, model, eval_callback, history)
             stopped = self._learn(model, callbacks, eval_callback, saver, reset_num_timesteps=pretrained is None)
@@ -183,15 +184,13 @@ class _TrainingRun:
             self.state.finished = True
             close_envs(self.train_env, self.eval_env, self.launched)
 
-    def _build(
-        self, placement_group: Any, device: str, pretrained: Path | None
-    ) -> tuple[VecEnv, BaseAlgorithm, EvalHistory | None]:
+    def _build(self, placement_group: Any, pretrained: Path | None) -> tuple[VecEnv, BaseAlgorithm, EvalHistory | None]:
         """The train envs, the eval envs (in the background), the model, W&B, then the model's logger."""
-        config, layout = self.config, self.layout
-        self.train_env = train_env = build_train_env(config, placement_group, layout, self.launched)
+        config, plan, layout = self.config, self.plan, self.layout
+        self.train_env = train_env = build_train_env(config, plan, placement_group, layout, self.launched)
         self.launched = None
-        self.eval_env = start_eval_env(config, placement_group, layout)
-        self.model, history = prepare_model(config, layout, train_env, device, pretrained, self.resume)
+        self.eval_env = start_eval_env(config, plan, placement_group, layout)
+        self.model, history = prepare_model(config, layout, train_env, plan.device, pretrained, self.resume)
         self.sink = self.opening.result()  # before the logger: W&B hooks TensorBoard's writer when it starts
         self.model.set_logger(build_logger(layout, config.loop.verbose))
         return train_env, self.model, history
@@ -278,11 +277,13 @@ class _TrainingRun:
         self.sink.finish(exit_code=0 if stopped else 1)
 
 
-def start_eval_env(config: ExperimentConfig, placement_group: Any, layout: RunLayout) -> Future[VecEnv] | None:
-    """Build the eval envs on a background thread (None when there are no evaluation rounds)."""
-    if not config.loop.eval.num_evals:
+def start_eval_env(
+    config: ExperimentConfig, plan: TrainingPlan, placement_group: Any, layout: RunLayout
+) -> Future[VecEnv] | None:
+    """Build the plan's eval envs on a background thread (None when it has no eval workers: no rounds)."""
+    if plan.eval is None:
         return None
-    return in_background(build_eval_env, config, placement_group, layout)
+    return in_background(build_eval_env, config, plan.eval, placement_group, layout)
 
 
 def close_envs(train_env: VecEnv | None, eval_env: Future[VecEnv] | None, launched: LaunchedWorkers | None) -> None:

@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.learner.plan import train_env_factories, worker_options
+from ray_lab.learner.plan import TrainingPlan, train_env_factories
 from ray_lab.tracking.run_dir import RunLayout, ensure_run_id
 from ray_lab.tracking.wandb_sink import NullSink, Sink, WandbSink
 from ray_lab.workers.launch import LaunchedWorkers, launch_workers
@@ -30,10 +30,11 @@ def in_background(work: Callable[..., T], *args: Any) -> Future[T]:
     return future
 
 
-def launch_train_workers(config: ExperimentConfig, placement_group: Any, layout: RunLayout) -> LaunchedWorkers:
-    """Start the training's env workers without waiting for them."""
-    options = worker_options(config, "train", placement_group, 1)
-    return launch_workers(train_env_factories(config, layout), options)
+def launch_train_workers(
+    config: ExperimentConfig, plan: TrainingPlan, placement_group: Any, layout: RunLayout
+) -> LaunchedWorkers:
+    """Start the plan's train workers without waiting for them."""
+    return launch_workers(train_env_factories(config, plan, layout), plan.train.placed(placement_group))
 
 
 def open_sink(config: ExperimentConfig, layout: RunLayout) -> Sink:

@@ -13,7 +13,7 @@ from ray_lab.config.loader import none_strings_to_null, read_yaml_mapping
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.config.validation_errors import problems_from_validation
 from ray_lab.tune.distributions import Distribution
-from ray_lab.tune.space import check_space, trial_config
+from ray_lab.tune.space import check_space, derive_trial, trial_config
 from ray_lab.tune.spec import SweepSpec
 
 __all__ = ["LoadedSweep", "load_sweep"]
@@ -21,12 +21,17 @@ __all__ = ["LoadedSweep", "load_sweep"]
 
 @dataclass(frozen=True)
 class LoadedSweep:
-    """A checked spec, the raw base config it varies, and one trial's typed config as a sample."""
+    """A checked spec, the raw base config it varies, its checked config, and one trial's config as a sample.
+
+    `checked` is the base config with the spec's fixed keys, validated once: every trial's config
+    derives from it (:func:`ray_lab.tune.space.derive_trial`).
+    """
 
     spec: SweepSpec
     spec_path: Path
     base_path: Path
     base: dict[str, Any]
+    checked: ExperimentConfig
     sample: ExperimentConfig
 
     @property
@@ -98,8 +103,9 @@ def load_sweep(spec_path: str | Path, base_override: Path | None = None) -> Load
     if problems:
         raise ConfigError(problems)
     firsts = {key: dist.examples()[0] for key, dist in spec.space.items()}
-    sample = trial_config(base, spec, firsts, spec.seeds[0] if spec.seeds else None, str(path))
-    loaded = LoadedSweep(spec, path.resolve(), base_path, base, sample)
+    checked = trial_config(base, spec, {}, None, str(path))
+    sample = derive_trial(checked, firsts, spec.seeds[0] if spec.seeds else None, str(path))
+    loaded = LoadedSweep(spec, path.resolve(), base_path, base, checked, sample)
     problems = _check_metric(loaded)
     if problems:
         raise ConfigError(problems)

@@ -17,12 +17,13 @@ import ray
 
 from ray_lab.config.errors import ConfigError
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.learner.placement import autoscaler_running, learner_gpus, plan_bundles, unplaceable_bundle
+from ray_lab.learner.placement import autoscaler_running, learner_gpus, unplaceable_bundle
+from ray_lab.learner.plan import plan_training
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.run_dir import create_run_dir
 from ray_lab.tune.algorithms import build_scheduler, build_search
 from ray_lab.tune.load import LoadedSweep, load_sweep
-from ray_lab.tune.space import decode_values, param_space, trial_config
+from ray_lab.tune.space import decode_values, derive_trial, param_space
 from ray_lab.tune.trainable import SweepContext, run_trial, trial_seed
 
 __all__ = ["SWEEP_INFO", "TUNE_DIR", "SweepRun", "new_sweep_dir", "start_sweep"]
@@ -59,8 +60,9 @@ def _bundles(loaded: LoadedSweep, gpus: float) -> Any:
     def for_trial(params: dict[str, Any]) -> PlacementGroupFactory:
         spec = loaded.spec
         values = decode_values(spec, params) if all(key in params for key in spec.space) else {}
-        config = trial_config(loaded.base, spec, values or _firsts(loaded), trial_seed(spec, params), loaded.source)
-        return PlacementGroupFactory(plan_bundles(config, gpus), strategy=config.learner.placement_strategy)
+        config = derive_trial(loaded.checked, values or _firsts(loaded), trial_seed(spec, params), loaded.source)
+        plan = plan_training(config, gpus)
+        return PlacementGroupFactory(plan.bundles(), strategy=plan.strategy)
 
     return for_trial
 
@@ -71,7 +73,7 @@ def _firsts(loaded: LoadedSweep) -> dict[str, Any]:
 
 def check_cluster_fits(config: ExperimentConfig, gpus: float, source: str) -> None:
     """ConfigError (exit 2) when no node can hold one of a trial's bundles and no autoscaler can add one."""
-    problem = unplaceable_bundle(plan_bundles(config, gpus))
+    problem = unplaceable_bundle(plan_training(config, gpus).bundles())
     if problem is not None and not autoscaler_running():
         raise ConfigError.single(
             source,
@@ -119,7 +121,7 @@ def trainable_for(loaded: LoadedSweep, sweep_dir: Path, gpus: float) -> Any:
     """The trainable (with its resources) that `Tuner.restore` needs to continue this sweep."""
     from ray import tune
 
-    context = SweepContext(loaded.spec, loaded.base, loaded.source, str(sweep_dir), gpus)
+    context = SweepContext(loaded.spec, loaded.checked, loaded.source, str(sweep_dir), gpus)
     return tune.with_resources(tune.with_parameters(run_trial, context=context), _bundles(loaded, gpus))
 
 

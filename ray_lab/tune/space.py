@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ray_lab.config.errors import ConfigError, Problem
-from ray_lab.config.loader import OVERRIDE_SOURCE, set_dotted
+from ray_lab.config.loader import OVERRIDE_SOURCE, set_dotted, with_updates
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.learner.experiment import experiment_from_mapping
 from ray_lab.tune.distributions import Distribution
 from ray_lab.tune.spec import SweepSpec
 
-__all__ = ["SEED_KEY", "base_overrides", "decode_values", "param_space", "trial_config"]
+__all__ = ["SEED_KEY", "base_overrides", "decode_values", "derive_trial", "param_space", "trial_config"]
 
 SEED_KEY = "seed"
 JSON_PREFIX = "json:"
@@ -77,6 +77,20 @@ def trial_config(
     if seed is not None:
         set_dotted(data, "training.training.seed", seed, source)
     return experiment_from_mapping(data, source)
+
+
+def derive_trial(
+    checked: ExperimentConfig, values: Mapping[str, Any], seed: int | None, source: str
+) -> ExperimentConfig:
+    """A trial's config from the sweep's checked config (base + fixed keys, validated once at load).
+
+    The sampled values (and the seed) are set with `model_copy`, validating only the sections they
+    change: :func:`check_space` already ran every check on each swept key at its example values.
+    """
+    updates = dict(values)
+    if seed is not None:
+        updates["training.training.seed"] = seed
+    return with_updates(checked, updates, source)
 
 
 def check_space(base: Mapping[str, Any], spec: SweepSpec, spec_source: str) -> list[Problem]:

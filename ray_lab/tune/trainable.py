@@ -25,12 +25,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.evaluation.seeded import EpisodeResults
 from ray_lab.learner.callbacks import ProgressState
-from ray_lab.learner.placement import learner_device
+from ray_lab.learner.plan import plan_training
 from ray_lab.learner.resume import save_checkpoint
 from ray_lab.learner.run import train
 from ray_lab.tracking.atomic import atomic_write_text
 from ray_lab.tracking.run_dir import prepare_run, trial_run_dir
-from ray_lab.tune.space import SEED_KEY, decode_values, trial_config
+from ray_lab.tune.space import SEED_KEY, decode_values, derive_trial
 from ray_lab.tune.spec import SweepSpec
 
 __all__ = ["CHECKPOINT_MODEL", "RUN_DIR_LINK", "TRIAL_INFO", "SweepContext", "run_trial"]
@@ -47,7 +47,7 @@ class SweepContext:
     """What every trial needs besides its sampled values (plain data, shipped once via the object store)."""
 
     spec: SweepSpec
-    base: dict[str, Any]
+    checked: ExperimentConfig
     spec_source: str
     sweep_dir: str
     learner_gpus: float
@@ -66,9 +66,9 @@ def _trial_setup(context: SweepContext, params: dict[str, Any], trial_name: str)
     """The trial's typed config and its run folder (kept across retries) with config.yaml and trial.json."""
     values = decode_values(context.spec, params)
     seed = trial_seed(context.spec, params)
-    config = trial_config(context.base, context.spec, values, seed, context.spec_source)
-    config.experiment.name = trial_name
-    config.tracking.group = config.tracking.group or Path(context.sweep_dir).name
+    group = context.checked.tracking.group or Path(context.sweep_dir).name
+    named = {"experiment.name": trial_name, "tracking.group": group}
+    config = derive_trial(context.checked, {**values, **named}, seed, context.spec_source)
     run_dir = prepare_run(config, trial_run_dir(context.sweep_dir, trial_name)).root
     import ray
 
@@ -139,9 +139,9 @@ def run_trial(params: dict[str, Any], context: SweepContext) -> None:
         _note_resume(run_dir, resume_dir)
     train(
         config,
+        plan_training(config, context.learner_gpus),
         run_dir,
         ray.util.get_current_placement_group(),
-        learner_device(config, context.learner_gpus),
         resume_dir / CHECKPOINT_MODEL if resume_dir is not None else None,
         ProgressState(),
         threading.Event(),

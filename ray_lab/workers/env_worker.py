@@ -25,7 +25,7 @@ import ray
 from ray_lab.workers.channel import ChannelAddress
 from ray_lab.workers.channel_server import ChannelServer
 from ray_lab.workers.errors import RemoteFailure, describe_failure
-from ray_lab.workers.obs_layout import ObsLayout
+from ray_lab.workers.obs_format import ObsFormat
 from ray_lab.workers.options import EnvConcurrency
 from ray_lab.workers.protocol import Command, decode_request, encode_failure, encode_reply
 from ray_lab.workers.step_codec import StepResult, encode_step
@@ -86,7 +86,7 @@ class EnvWorker:
         self._cursor: int | None = None
         self._busy: tuple[str, float] | None = None
         self._closed = False
-        self._layout: ObsLayout | None = None
+        self._format: ObsFormat | None = None
         self.startup_failure: RemoteFailure | None = None
         self._channel: ChannelServer | None = None
         self._stepper: EnvStepper | None = None
@@ -109,7 +109,7 @@ class EnvWorker:
             )
         if not self.envs:
             raise ValueError(f"worker {self.worker_index} got no env factories")
-        self._layout = ObsLayout.from_space(self.envs[0].observation_space)
+        self._format = ObsFormat.from_space(self.envs[0].observation_space)
         self._stepper = EnvStepper(
             self.envs,
             concurrency,
@@ -136,7 +136,7 @@ class EnvWorker:
             if self.startup_failure is not None and cmd not in (Command.NOOP, Command.CLOSE):
                 return encode_failure(self.startup_failure)
             if cmd is Command.STEP:
-                return encode_step(self.step(payload), self._obs_layout())
+                return encode_step(self.step(payload), self._obs_format())
             return encode_reply(self._dispatch(cmd, payload))
         except Exception as exc:
             return encode_failure(self._failure(exc, command))
@@ -174,12 +174,12 @@ class EnvWorker:
         n = len(self.envs)
         if len(actions) != n:
             raise ValueError(f"worker {self.worker_index}: expected {n} actions, got {len(actions)}")
-        layout = self._obs_layout()
+        fmt = self._obs_format()
         results = self._live_stepper().step(actions)
         self._cursor = None
         infos = [result.info for result in results]
         return StepResult(
-            obs=layout.stack([result.obs for result in results]),
+            obs=fmt.stack([result.obs for result in results]),
             rewards=np.array([result.reward for result in results], dtype=np.float32),
             dones=np.array([result.done for result in results], dtype=bool),
             truncated=np.array([result.truncated for result in results], dtype=bool),
@@ -196,10 +196,10 @@ class EnvWorker:
         all_envs = list(range(len(self.envs)))
         if seeds is not None or options is not None:
             self.set_reset_args(all_envs, seeds, options)
-        layout = self._obs_layout()
+        fmt = self._obs_format()
         replies = self._live_stepper().reset()
         self._cursor = None
-        return layout.stack([obs for obs, _ in replies]), [info for _, info in replies]
+        return fmt.stack([obs for obs, _ in replies]), [info for _, info in replies]
 
     def set_reset_args(
         self,
@@ -275,10 +275,10 @@ class EnvWorker:
             return self.close()
         raise ValueError(f"unknown command {cmd!r}")
 
-    def _obs_layout(self) -> ObsLayout:
-        if self._layout is None:
+    def _obs_format(self) -> ObsFormat:
+        if self._format is None:
             raise RuntimeError(f"worker {self.worker_index} has no environments (start-up failed)")
-        return self._layout
+        return self._format
 
     def _at(self, local_index: int) -> gym.Env:
         self._cursor = local_index

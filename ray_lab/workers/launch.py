@@ -13,9 +13,9 @@ import ray
 from ray.exceptions import GetTimeoutError, RayError
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from ray_lab.workers.assignment import EnvAssignment
 from ray_lab.workers.env_worker import EnvWorkerActor
 from ray_lab.workers.errors import TransportError, WorkerTimeoutError, to_worker_error
-from ray_lab.workers.layout import WorkerLayout
 from ray_lab.workers.options import WorkerOptions
 from ray_lab.workers.protocol import decode_reply
 from ray_lab.workers.transport import ActorTransport, Transport, timeout_error
@@ -79,14 +79,14 @@ def launch_workers(env_fns: Sequence[Callable[[], gym.Env]], options: WorkerOpti
     A caller can do other slow work (importing torch, building a model) while the workers start,
     then hand the result to :class:`~ray_lab.workers.RayVecEnv`, which waits for them.
     """
-    layout = WorkerLayout(len(env_fns), options.envs_per_worker)
+    assignment = EnvAssignment(len(env_fns), options.envs_per_worker)
     tag = uuid.uuid4().hex[:8]
-    names = [f"{options.name}-envworker-{w}-{tag}" for w in range(layout.num_workers)]
+    names = [f"{options.name}-envworker-{w}-{tag}" for w in range(assignment.num_workers)]
     actors: list[Any] = []
     try:
-        for w in range(layout.num_workers):
-            envs = layout.env_range(w)
-            actor = EnvWorkerActor.options(**actor_options(options, w, names[w], layout.num_workers)).remote(
+        for w in range(assignment.num_workers):
+            envs = assignment.env_range(w)
+            actor = EnvWorkerActor.options(**actor_options(options, w, names[w], assignment.num_workers)).remote(
                 [env_fns[i] for i in envs], w, envs.start, options.name, env_concurrency=options.env_concurrency
             )
             actors.append(actor)

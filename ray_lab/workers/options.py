@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from ray_lab.workers.assignment import EnvAssignment
+
 TransportName = Literal["auto", "socket", "compiled", "actor"]
 TRANSPORTS: tuple[str, ...] = get_args(TransportName)
 EnvConcurrency = Literal["auto", "serial", "threads"]
@@ -29,7 +31,8 @@ class WorkerOptions:
     """Options for the env-worker actors behind a :class:`~ray_lab.workers.RayVecEnv`.
 
     :param envs_per_worker: environments owned by one actor; the number of actors is
-        ``ceil(num_envs / envs_per_worker)`` and the last one may hold fewer. Default 8: a worker
+        ``ceil(num_envs / envs_per_worker)`` (:class:`~ray_lab.workers.assignment.EnvAssignment`) and the
+        last one may hold fewer. Default 8: a worker
         steps its simulators together and a fast env costs it microseconds, so fewer, fuller
         workers win (measured in ``docs/benchmarks.md``: 16 simulators on 2 cores, 2 x 8 beats
         4 x 4 by 18 %; CartPole x 8, 1 x 8 beats 2 x 4 by 35 %). Use more workers than that for
@@ -118,12 +121,6 @@ class WorkerOptions:
         if self.runtime_env is not None and not isinstance(self.runtime_env, dict):
             raise ValueError(f"runtime_env must be None or a dict, got {self.runtime_env!r}")
 
-    def num_workers(self, num_envs: int) -> int:
-        """Number of actors needed for ``num_envs`` environments."""
-        if not _is_int(num_envs) or num_envs < 1:
-            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-        return math.ceil(num_envs / self.envs_per_worker)
-
     def actor_resources(self) -> dict[str, float]:
         """Resources of one actor as a placement-group bundle (zero amounts left out)."""
         bundle: dict[str, float] = {}
@@ -147,4 +144,6 @@ def worker_bundles(num_envs: int, options: WorkerOptions) -> list[dict[str, floa
             "a placement-group bundle needs at least one non-zero resource, got "
             f"num_cpus={options.num_cpus}, num_gpus={options.num_gpus}, resources={options.resources}"
         )
-    return [dict(bundle) for _ in range(options.num_workers(num_envs))]
+    if not _is_int(num_envs) or num_envs < 1:
+        raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+    return [dict(bundle) for _ in range(EnvAssignment(num_envs, options.envs_per_worker).num_workers)]

@@ -17,6 +17,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
+from ray_lab.workers.assignment import EnvAssignment
 from ray_lab.workers.errors import TransportError, VecEnvStateError, WorkerTimeoutError, to_worker_error
 from ray_lab.workers.launch import (
     LaunchedWorkers,
@@ -26,8 +27,7 @@ from ray_lab.workers.launch import (
     launch_workers,
     make_transport,
 )
-from ray_lab.workers.layout import WorkerLayout
-from ray_lab.workers.obs_layout import ObsLayout
+from ray_lab.workers.obs_format import ObsFormat
 from ray_lab.workers.options import WorkerOptions
 from ray_lab.workers.protocol import Command, decode_reply, encode_actions, encode_request, is_failure
 from ray_lab.workers.recovery import restarted_step, wait_until_alive
@@ -68,7 +68,7 @@ class RayVecEnv(VecEnv):
         self._state = AsyncState.DEFAULT
         self._failure_reason = ""
         self._pending: Any = None
-        self._layout = WorkerLayout(len(env_fns), self.options.envs_per_worker)
+        self._assignment = EnvAssignment(len(env_fns), self.options.envs_per_worker)
         self._transport: Transport | None = None
         if launched is not None and (launched.num_envs != len(env_fns) or launched.options != self.options):
             kill_actors(launched.actors)
@@ -83,9 +83,9 @@ class RayVecEnv(VecEnv):
         self._last_obs: Any = None
         self.worker_recoveries = 0
         try:
-            self._obs_layout = ObsLayout.from_space(group.observation_space)
-            counts = [len(self._layout.env_range(w)) for w in range(self._layout.num_workers)]
-            self._step_decoder = StepDecoder(self._obs_layout, counts)
+            self._obs_format = ObsFormat.from_space(group.observation_space)
+            counts = [len(self._assignment.env_range(w)) for w in range(self._assignment.num_workers)]
+            self._step_decoder = StepDecoder(self._obs_format, counts)
             self._transport = make_transport(group, self.options)
             super().__init__(len(env_fns), group.observation_space, group.action_space)
         except BaseException:
@@ -102,7 +102,7 @@ class RayVecEnv(VecEnv):
     @property
     def num_workers(self) -> int:
         """Number of env-worker actors."""
-        return self._layout.num_workers
+        return self._assignment.num_workers
 
     @property
     def transport_name(self) -> str:
@@ -181,7 +181,7 @@ class RayVecEnv(VecEnv):
             self._discard_pending_step()
         messages = []
         for w in range(self.num_workers):
-            envs = self._layout.env_range(w)
+            envs = self._assignment.env_range(w)
             seeds = [self._seeds[i] for i in envs]
             options = [self._options[i] for i in envs]
             messages.append(encode_request(Command.RESET, (seeds, options)))
@@ -189,7 +189,7 @@ class RayVecEnv(VecEnv):
         self.reset_infos = [info for _, infos in replies for info in infos]
         self._reset_seeds()
         self._reset_options()
-        self._last_obs = self._obs_layout.concatenate([obs for obs, _ in replies])
+        self._last_obs = self._obs_format.concatenate([obs for obs, _ in replies])
         return self._last_obs
 
     def close(self) -> None:
@@ -245,7 +245,7 @@ class RayVecEnv(VecEnv):
                 f"expected {self.num_envs} actions (one per env), got {count}"
                 + (f" (array of shape {shape})" if shape is not None else "")
             )
-        ranges = [self._layout.env_range(w) for w in range(self.num_workers)]
+        ranges = [self._assignment.env_range(w) for w in range(self.num_workers)]
         return [actions[r.start : r.stop] for r in ranges]
 
     def _per_env(
@@ -256,8 +256,8 @@ class RayVecEnv(VecEnv):
         gather: bool = True,
     ) -> Any:
         """Run a per-env command on the workers owning ``indices``; results in request order."""
-        targets = self._layout.normalize(self._get_indices(indices))
-        groups = self._layout.group(targets)
+        targets = self._assignment.normalize(self._get_indices(indices))
+        groups = self._assignment.group(targets)
         messages = [
             encode_request(command, payload(groups[w])) if w in groups else None for w in range(self.num_workers)
         ]
@@ -266,7 +266,7 @@ class RayVecEnv(VecEnv):
         replies = self._round(command, messages)
         if not gather:
             return None
-        return [replies[w][pos] for w, pos in self._layout.scatter_order(targets)]
+        return [replies[w][pos] for w, pos in self._assignment.scatter_order(targets)]
 
     def _round(self, command: Command, messages: Sequence[bytes | None]) -> list[Any]:
         """Send one message per worker (``None``: skip) and return the decoded values."""

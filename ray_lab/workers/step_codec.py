@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ray_lab.workers.obs_layout import ObsLayout
+from ray_lab.workers.obs_format import ObsFormat
 
 _HEAD = struct.Struct("<II")
 _START = 1 + _HEAD.size
@@ -45,14 +45,14 @@ class StepResult:
     reset_infos: dict[int, dict[str, Any]]
 
 
-def encode_step(result: StepResult, layout: ObsLayout) -> bytes:
+def encode_step(result: StepResult, fmt: ObsFormat) -> bytes:
     """Serialize ``result`` (worker side)."""
     n = len(result.rewards)
     extra = b""
     if result.infos is not None or result.reset_infos:
         extra = pickle.dumps((result.infos, result.reset_infos), protocol=5)
     parts = [b"S", _HEAD.pack(n, len(extra))]
-    parts.extend(_obs_arrays(result.obs, layout))
+    parts.extend(_obs_arrays(result.obs, fmt))
     parts.append(result.rewards.astype(np.float32, copy=False).tobytes())
     parts.append(result.dones.astype(bool, copy=False).tobytes())
     parts.append(result.truncated.astype(bool, copy=False).tobytes())
@@ -60,10 +60,10 @@ def encode_step(result: StepResult, layout: ObsLayout) -> bytes:
     return b"".join(parts)
 
 
-def _obs_arrays(obs: Any, layout: ObsLayout) -> list[bytes]:
-    if layout.kind == "array":
+def _obs_arrays(obs: Any, fmt: ObsFormat) -> list[bytes]:
+    if fmt.kind == "array":
         return [np.ascontiguousarray(obs).tobytes()]
-    return [np.ascontiguousarray(obs[key]).tobytes() for key in layout.keys]
+    return [np.ascontiguousarray(obs[key]).tobytes() for key in fmt.keys]
 
 
 @dataclass
@@ -80,15 +80,15 @@ class DecodedSteps:
 class StepDecoder:
     """Decode the ``S`` replies of all workers straight into fresh VecEnv arrays."""
 
-    def __init__(self, layout: ObsLayout, counts: Sequence[int]) -> None:
-        self.layout = layout
+    def __init__(self, fmt: ObsFormat, counts: Sequence[int]) -> None:
+        self.fmt = fmt
         self.counts = list(counts)
         self.total = sum(self.counts)
-        self._row_sizes = {key: math.prod(layout.shapes[key]) for key in layout.keys}
+        self._row_sizes = {key: math.prod(fmt.shapes[key]) for key in fmt.keys}
 
     def decode(self, replies: Sequence[bytes]) -> DecodedSteps:
-        layout, total = self.layout, self.total
-        obs = {key: np.empty((total, *layout.shapes[key]), dtype=layout.dtypes[key]) for key in layout.keys}
+        fmt, total = self.fmt, self.total
+        obs = {key: np.empty((total, *fmt.shapes[key]), dtype=fmt.dtypes[key]) for key in fmt.keys}
         rewards = np.empty(total, dtype=np.float32)
         dones = np.empty(total, dtype=bool)
         truncated = np.empty(total, dtype=bool)
@@ -101,11 +101,11 @@ class StepDecoder:
                 raise ValueError(f"step reply holds {n} envs, expected {expected}")
             stop = start + n
             offset = _START
-            for key in layout.keys:
+            for key in fmt.keys:
                 count = n * self._row_sizes[key]
-                dtype = layout.dtypes[key]
+                dtype = fmt.dtypes[key]
                 chunk = np.frombuffer(reply, dtype=dtype, count=count, offset=offset)
-                obs[key][start:stop] = chunk.reshape((n, *layout.shapes[key]))
+                obs[key][start:stop] = chunk.reshape((n, *fmt.shapes[key]))
                 offset += count * dtype.itemsize
             rewards[start:stop] = np.frombuffer(reply, dtype=np.float32, count=n, offset=offset)
             offset += 4 * n
@@ -124,4 +124,4 @@ class StepDecoder:
             start = stop
         for info, trunc in zip(infos, truncated.tolist(), strict=True):
             info["TimeLimit.truncated"] = trunc
-        return DecodedSteps(layout.wrap(obs), rewards, dones, infos, reset_infos)
+        return DecodedSteps(fmt.wrap(obs), rewards, dones, infos, reset_infos)

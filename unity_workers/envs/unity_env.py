@@ -1,6 +1,6 @@
 """`UnityEnv`: a gymnasium env backed by one simulator process (a Unity player or the reference sim).
 
-Each instance owns one player (:class:`~unity_workers.launcher.UnityProcess`) and one transport
+Each instance owns one player (:class:`~unity_workers.launcher.UnityProcess`) and one protocol session
 session to it (:mod:`unity_workers.session`: a ROS-TCP bridge or a gRPC client), both on a
 port of this node that no other env holds. A call that times out, loses the connection or finds the
 player dead restarts player and session (on a fresh port) within a quota: the affected step ends the
@@ -33,7 +33,7 @@ from unity_workers.spec import UnitySpec
 from .inflight import InFlight, Phase
 from .player_setup import REFERENCE_SIM as REFERENCE_SIM
 from .player_setup import coerce_spec, log_stem, player_options
-from .transports import make_session_factory
+from .protocols import make_session_factory
 
 __all__ = ["FAULTS", "RestartQuotaError", "UnityEnv", "log_stem"]
 
@@ -132,7 +132,7 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
 
     @property
     def session(self) -> SimSession | None:
-        """The current transport session (``None`` once closed)."""
+        """The current simulator session (``None`` once closed)."""
         return self._session
 
     @property

@@ -1,4 +1,4 @@
-"""gRPC env transport: a small language-neutral env protocol (spec/reset/step/render) for simulators without ROS.
+"""gRPC env protocol: a small language-neutral env protocol (spec/reset/step/render) for simulators without ROS.
 
 ``ray_lab_env.proto`` (package ``ray_lab.env.v1``) defines the service; arrays travel as raw
 little-endian tensors, never pickled. Modules: :mod:`.tensors` and :mod:`.spaces` (conversions,

@@ -12,8 +12,6 @@ try:
 
     from . import ray_lab_env_pb2, ray_lab_env_pb2_grpc  # noqa: F401
 except ImportError as exc:
-    raise ImportError(
-        f"the gRPC env transport needs grpcio and protobuf ({exc}); install them: {INSTALL_HINT}"
-    ) from exc
+    raise ImportError(f"the gRPC env protocol needs grpcio and protobuf ({exc}); install them: {INSTALL_HINT}") from exc
 except Exception as exc:  # the generated code refuses a grpcio or protobuf older than the one it was made with
-    raise ImportError(f"the gRPC env transport needs newer grpcio/protobuf ({exc}); install: {INSTALL_HINT}") from exc
+    raise ImportError(f"the gRPC env protocol needs newer grpcio/protobuf ({exc}); install: {INSTALL_HINT}") from exc

@@ -2,7 +2,7 @@
 
 :class:`ReferenceNavGymEnv` is the nav task (:mod:`.nav`) as a gymnasium env whose observation,
 reward and termination are :class:`~unity_workers.envs.nav_adapter.NavAdapter`'s, so both
-transports train the same task. :func:`run_grpc` serves it on ``--ros-ip:--ros-port`` (the
+protocols train the same task. :func:`run_grpc` serves it on ``--ros-ip:--ros-port`` (the
 simulator is the server here) with the same fault injection as the ROS-TCP simulator. Started with
 ``RAY_LAB_GRPC_TOKEN`` (as ``UnityEnv`` does), it answers only calls that carry that launch token.
 """

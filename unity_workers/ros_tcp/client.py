@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .admission import token_command, token_from_env
+from .connection import FrameConnection
 from .framing import (
     DEFAULT_MAX_DESTINATION_BYTES,
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -29,7 +30,6 @@ from .framing import (
 from .messages import MessageTypes
 from .protocol import UNITY_LOG_LEVELS, parse_srv_id, topic_key
 from .state import PendingCalls, TopicCache
-from .transport import FrameConnection
 
 __all__ = ["ServiceHandler", "UnityLikeClient"]
 

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .connection import FrameConnection
 from .framing import ProtocolError, encode_syscommand
 from .messages import MessageTypes
-from .transport import FrameConnection
 
 __all__ = [
     "FIRST_SRV_ID",
@@ -20,8 +20,8 @@ __all__ = [
     "REMOVALS",
     "SERVICE_COMMANDS",
     "UNITY_LOG_LEVELS",
+    "PlayerLink",
     "Registration",
-    "Session",
     "command_to_unity",
     "parse_registration",
     "topic_key",
@@ -77,8 +77,11 @@ def parse_registration(command: str, params: Mapping[str, Any], types: MessageTy
 
 
 @dataclass
-class Session:
-    """Per-connection protocol state: Unity's registrations and what the next frame carries."""
+class PlayerLink:
+    """The connected player (one per bridge): its connection, its registrations and what its next frame carries.
+
+    "Session" is kept for a simulator connection as the env sees it (`unity_workers.session.SimSession`).
+    """
 
     conn: FrameConnection
     regs: dict[str, dict[str, Registration]] = field(default_factory=lambda: defaultdict(dict))

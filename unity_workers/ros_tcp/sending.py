@@ -1,6 +1,6 @@
 """`send_all`: write bytes to a socket within a deadline, without touching the socket's timeout.
 
-A :class:`~unity_workers.ros_tcp.transport.FrameConnection` has a reader thread blocked in ``recv``
+A :class:`~unity_workers.ros_tcp.connection.FrameConnection` has a reader thread blocked in ``recv``
 on the same socket, so a send cannot use ``settimeout`` (Python sockets have one timeout for both
 directions). Instead each ``send`` is non-blocking for that call only (``MSG_DONTWAIT``) and the
 thread waits for the socket to become writable with ``poll`` until the deadline. A peer that stops

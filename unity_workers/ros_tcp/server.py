@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Self
 
 from .admission import TOKEN_COMMAND, TOKEN_DEADLINE_S, Admission
+from .connection import FrameConnection
 from .framing import (
     DEFAULT_MAX_DESTINATION_BYTES,
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -29,8 +30,8 @@ from .protocol import (
     REGISTRATIONS,
     REMOVALS,
     UNITY_LOG_LEVELS,
+    PlayerLink,
     Registration,
-    Session,
     command_to_unity,
     parse_registration,
     parse_srv_id,
@@ -39,7 +40,6 @@ from .protocol import (
 from .sending import DEFAULT_SEND_TIMEOUT_S, check_send_timeout
 from .state import Listeners, PendingCalls
 from .topics import DEFAULT_MAX_TOPIC_MESSAGES, TopicCache
-from .transport import FrameConnection
 
 __all__ = ["BridgeServer"]
 
@@ -72,7 +72,7 @@ class BridgeServer:
         self._caps = {"max_payload_bytes": max_payload_bytes, "max_destination_bytes": max_destination_bytes}
         self._send_timeout_s = check_send_timeout(send_timeout_s)  # bounds every write but a call's own
         self._cond = threading.Condition(threading.RLock())
-        self._session: Session | None = None
+        self._link: PlayerLink | None = None
         self._pending = PendingCalls()
         self._topics = TopicCache(max_topic_messages, max_bytes=max_payload_bytes, name=name)
         self._handlers: dict[str, Callable[[Any], Any]] = {}
@@ -108,7 +108,7 @@ class BridgeServer:
     def connected(self) -> bool:
         """Whether a Unity client is connected now."""
         with self._cond:
-            return self._session is not None
+            return self._link is not None
 
     def close(self) -> None:
         """Stop accepting, drop the client, fail pending calls. Idempotent."""
@@ -120,10 +120,10 @@ class BridgeServer:
         if self._accept_thread is not None and self._accept_thread is not threading.current_thread():
             self._accept_thread.join(2.0)
         with self._cond:
-            session, self._session = self._session, None
-        if session is not None:
-            session.conn.close("bridge closed")
-            session.conn.join(2.0)
+            link, self._link = self._link, None
+        if link is not None:
+            link.conn.close("bridge closed")
+            link.conn.join(2.0)
         self._pending.fail(None, f"{self.name} closed")
 
     def __enter__(self) -> Self:
@@ -158,7 +158,7 @@ class BridgeServer:
             conn = FrameConnection(
                 sock, self._on_frame, self._on_closed, name=self.name, send_timeout_s=self._send_timeout_s, **self._caps
             )
-            old, self._session = self._session, Session(conn)
+            old, self._link = self._link, PlayerLink(conn)
         if old is not None:
             old.conn.close(f"replaced by a new connection from {conn.peer}")
         try:  # like ros_tcp_endpoint: 8 zero bytes confirm the connection, then the handshake
@@ -178,8 +178,8 @@ class BridgeServer:
 
     def _on_closed(self, conn: FrameConnection, reason: str) -> None:
         with self._cond:
-            if self._session is not None and self._session.conn is conn:
-                self._session = None
+            if self._link is not None and self._link.conn is conn:
+                self._link = None
             self._cond.notify_all()
         logger.info("%s: connection from %s closed: %s", self.name, conn.peer, reason)
         self._pending.fail(conn, f"connection to Unity at {conn.peer} closed: {reason}")
@@ -187,23 +187,23 @@ class BridgeServer:
     # ------------------------------------------------------------------ incoming frames (reader thread)
     def _on_frame(self, conn: FrameConnection, frame: Frame) -> None:
         with self._cond:
-            session = self._session if self._session is not None and self._session.conn is conn else None
-        if session is None:
+            link = self._link if self._link is not None and self._link.conn is conn else None
+        if link is None:
             return
-        if session.expect is not None:
-            (command, srv_id), session.expect = session.expect, None
+        if link.expect is not None:
+            (command, srv_id), link.expect = link.expect, None
             if command == "__response":
-                self._on_response(session, srv_id, frame)
+                self._on_response(link, srv_id, frame)
             else:
-                self._on_unity_request(session, srv_id, frame)
+                self._on_unity_request(link, srv_id, frame)
         elif frame.is_keepalive:
             conn.send(KEEPALIVE_FRAME)
         elif frame.is_syscommand:
-            self._on_syscommand(session, frame.destination, decode_syscommand(frame.payload))
+            self._on_syscommand(link, frame.destination, decode_syscommand(frame.payload))
         else:
-            self._on_message(session, frame)
+            self._on_message(link, frame)
 
-    def _on_syscommand(self, session: Session, command: str, params: dict[str, Any]) -> None:
+    def _on_syscommand(self, link: PlayerLink, command: str, params: dict[str, Any]) -> None:
         if command in UNITY_LOG_LEVELS:
             text = params.get("text")
             if not isinstance(text, str):
@@ -212,7 +212,7 @@ class BridgeServer:
         elif command in REGISTRATIONS:
             reg = parse_registration(command, params, self.types)
             with self._cond:
-                session.regs[REGISTRATIONS[command]][topic_key(reg.topic)] = reg
+                link.regs[REGISTRATIONS[command]][topic_key(reg.topic)] = reg
                 self._cond.notify_all()
             logger.debug("%s: %s %s (%s)", self.name, command, reg.topic, reg.message_name)
             self._registration_listeners.notify(REGISTRATIONS[command], reg)
@@ -220,38 +220,38 @@ class BridgeServer:
             if not isinstance(topic := params.get("topic"), str):
                 raise ProtocolError(f"{command} needs a string 'topic', got {params!r}")
             with self._cond:
-                session.regs[REMOVALS[command]].pop(topic_key(topic), None)
+                link.regs[REMOVALS[command]].pop(topic_key(topic), None)
         elif command in ("__request", "__response"):
-            session.expect = (command, parse_srv_id(command, params))
+            link.expect = (command, parse_srv_id(command, params))
         elif command == "__topic_list":
-            regs = [r for table in session.regs.values() for r in table.values()]
+            regs = [r for table in link.regs.values() for r in table.values()]
             reply = {"topics": [r.topic for r in regs], "types": [r.message_name for r in regs]}
-            session.conn.send(command_to_unity("__topic_list", reply))
+            link.conn.send(command_to_unity("__topic_list", reply))
         elif command not in ("__handshake", TOKEN_COMMAND):  # a repeated token is harmless
             logger.warning("%s: ignoring unsupported system command %s %r", self.name, command, params)
 
     # ------------------------------------------------------------------ handled by the service and topic halves
-    def _on_response(self, session: Session, srv_id: int, frame: Frame) -> None:
+    def _on_response(self, link: PlayerLink, srv_id: int, frame: Frame) -> None:
         raise NotImplementedError
 
-    def _on_unity_request(self, session: Session, srv_id: int, frame: Frame) -> None:
+    def _on_unity_request(self, link: PlayerLink, srv_id: int, frame: Frame) -> None:
         raise NotImplementedError
 
-    def _on_message(self, session: Session, frame: Frame) -> None:
+    def _on_message(self, link: PlayerLink, frame: Frame) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ client and registrations
     def wait_for_client(self, timeout_s: float) -> bool:
         """Wait until a Unity client is connected; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._session is not None, timeout_s)
+            return self._cond.wait_for(lambda: self._link is not None, timeout_s)
 
     def _table(self, table: str) -> dict[str, str]:
         with self._cond:
-            return self._session.table(table) if self._session else {}
+            return self._link.table(table) if self._link else {}
 
     def _reg(self, table: str, name: str) -> Registration | None:
-        return self._session.lookup(table, name) if self._session else None
+        return self._link.lookup(table, name) if self._link else None
 
     def add_registration_listener(
         self, listener: Callable[[str, Registration], None], *, replay: bool = True
@@ -264,7 +264,7 @@ class BridgeServer:
         """
         with self._cond:
             remove = self._registration_listeners.add(listener)
-            current = [(t, r) for t, regs in self._session.regs.items() for r in regs.values()] if self._session else []
+            current = [(t, r) for t, regs in self._link.regs.items() for r in regs.values()] if self._link else []
         for table, reg in current if replay else ():
             listener(table, reg)
         return remove

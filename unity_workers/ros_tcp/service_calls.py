@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .framing import Frame, ProtocolError, encode_frame
-from .protocol import Session, command_to_unity, topic_key
+from .protocol import PlayerLink, command_to_unity, topic_key
 from .server import BridgeServer
 from .state import PendingCall
 
@@ -25,7 +25,7 @@ logger = logging.getLogger("unity_workers.ros_tcp.bridge")
 class ServiceCalls(BridgeServer):
     """Calls to the services Unity implements, and answers to the ROS services Unity calls."""
 
-    def _on_response(self, session: Session, srv_id: int, frame: Frame) -> None:
+    def _on_response(self, link: PlayerLink, srv_id: int, frame: Frame) -> None:
         pending = self._pending.pop(srv_id)
         if pending is None:
             logger.warning("%s: response for unknown or expired srv_id %d (%s)", self.name, srv_id, frame.destination)
@@ -37,13 +37,13 @@ class ServiceCalls(BridgeServer):
             pending.finish(error=ProtocolError(f"bad response to call {srv_id} ({pending.service!r}): {exc}"))
             raise
 
-    def _on_unity_request(self, session: Session, srv_id: int, frame: Frame) -> None:
-        reg = session.regs["ros_services"].get(topic_key(frame.destination))
+    def _on_unity_request(self, link: PlayerLink, srv_id: int, frame: Frame) -> None:
+        reg = link.regs["ros_services"].get(topic_key(frame.destination))
         handler = self._handlers.get(topic_key(frame.destination))
         if reg is None or handler is None:
             text = f"{self.name}: Unity called {frame.destination!r} (srv_id {srv_id}); no handler provided"
             logger.error("%s", text)
-            session.conn.send(command_to_unity("__error", {"text": text}))
+            link.conn.send(command_to_unity("__error", {"text": text}))
             return
         request = self.types.deserialize(frame.payload, reg.types[0])
         try:
@@ -55,7 +55,7 @@ class ServiceCalls(BridgeServer):
             logger.exception("%s: handler for %r failed (srv_id %d)", self.name, frame.destination, srv_id)
             return
         reply = command_to_unity("__response", {"srv_id": srv_id}) + encode_frame(frame.destination, payload)
-        session.conn.send(reply)
+        link.conn.send(reply)
 
     def wait_for_service(self, name: str, timeout_s: float) -> bool:
         """Wait until the connected Unity registered service ``name`` with ``__unity_service``; False on timeout."""
@@ -92,19 +92,19 @@ class ServiceCalls(BridgeServer):
             LookupError: the connected Unity did not register ``name``.
         """
         with self._cond:
-            session, reg = self._session, self._reg("unity_services", name)
-            if session is None:
+            link, reg = self._link, self._reg("unity_services", name)
+            if link is None:
                 raise ConnectionError(f"cannot call {name!r}: no Unity client is connected to {self.name}")
             if reg is None:
                 known = sorted(self.registered_services())
                 raise LookupError(f"Unity did not register service {name!r}; registered: {known}")
-            pending = self._pending.add(name, session.conn, None if raw else reg.types[1])
+            pending = self._pending.add(name, link.conn, None if raw else reg.types[1])
             srv_id = pending.srv_id
         try:
             payload = self.types.to_cdr(request, reg.types[0])
             data = command_to_unity("__request", {"srv_id": srv_id}) + encode_frame(reg.topic, payload)
             pending.sent_at = time.monotonic()
-            session.conn.send(data, timeout_s)
+            link.conn.send(data, timeout_s)
         except BaseException:
             self._pending.pop(srv_id)
             raise

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .framing import Frame, encode_frame
-from .protocol import Registration, Session, command_to_unity, topic_key
+from .protocol import PlayerLink, Registration, command_to_unity, topic_key
 from .server import BridgeServer
 from .topics import TopicCache
 
@@ -24,12 +24,12 @@ logger = logging.getLogger("unity_workers.ros_tcp.bridge")
 class TopicTraffic(BridgeServer):
     """Topic messages both ways: Unity's publications (cached, with listeners) and publishing to its subscriptions."""
 
-    def _on_message(self, session: Session, frame: Frame) -> None:
-        reg = session.regs["publishers"].get(topic_key(frame.destination))
+    def _on_message(self, link: PlayerLink, frame: Frame) -> None:
+        reg = link.regs["publishers"].get(topic_key(frame.destination))
         if reg is None:
             text = f"{self.name}: not registered to publish topic {frame.destination!r}; message ignored"
             logger.warning("%s", text)
-            session.conn.send(command_to_unity("__error", {"text": text}))
+            link.conn.send(command_to_unity("__error", {"text": text}))
             return
         msg = self.types.deserialize(frame.payload, reg.types[0])  # malformed CDR drops the client, unforwarded
         if self._raw_listeners:
@@ -48,12 +48,12 @@ class TopicTraffic(BridgeServer):
     def publish(self, topic: str, msg: Any) -> None:
         """Send ``msg`` (bytes, message or dict) to a topic the connected Unity subscribed to."""
         with self._cond:
-            session, reg = self._session, self._reg("subscribers", topic)
-        if session is None:
+            link, reg = self._link, self._reg("subscribers", topic)
+        if link is None:
             raise ConnectionError(f"cannot publish to {topic!r}: no Unity client is connected to {self.name}")
         if reg is None:
             raise LookupError(f"Unity did not subscribe to {topic!r}; subscribed: {sorted(self.subscriptions())}")
-        session.conn.send(encode_frame(reg.topic, self.types.to_cdr(msg, reg.types[0])))
+        link.conn.send(encode_frame(reg.topic, self.types.to_cdr(msg, reg.types[0])))
 
     def latest(self, topic: str) -> Any | None:
         """The latest message Unity published on ``topic`` (kept across reconnects), or None."""

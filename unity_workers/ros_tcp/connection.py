@@ -21,7 +21,7 @@ from .sending import DEFAULT_SEND_TIMEOUT_S, SendTimeoutError, check_send_timeou
 
 __all__ = ["FrameConnection"]
 
-logger = logging.getLogger("unity_workers.ros_tcp.transport")
+logger = logging.getLogger("unity_workers.ros_tcp.connection")
 
 _RECV_BYTES = 256 * 1024
 

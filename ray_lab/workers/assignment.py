@@ -9,7 +9,7 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class WorkerLayout:
+class EnvAssignment:
     """Contiguous split of ``num_envs`` environments over workers of ``envs_per_worker`` each.
 
     Worker ``w`` owns global env indices ``[w * envs_per_worker, ...)``; the last worker may own
@@ -28,6 +28,15 @@ class WorkerLayout:
     @property
     def num_workers(self) -> int:
         return -(-self.num_envs // self.envs_per_worker)
+
+    def slot(self, index: int) -> tuple[int, int]:
+        """``(worker, slot in that worker)`` of global env ``index``."""
+        worker, slot = divmod(index, self.envs_per_worker)
+        return worker, slot
+
+    def slots(self) -> list[tuple[int, int]]:
+        """``(worker, slot)`` of every env, in global order."""
+        return [self.slot(index) for index in range(self.num_envs)]
 
     def env_range(self, worker: int) -> range:
         """Global env indices owned by ``worker``."""
@@ -49,7 +58,7 @@ class WorkerLayout:
         """Map worker -> local indices, keeping the requested order within each worker."""
         groups: dict[int, list[int]] = {}
         for index in indices:
-            worker, local = divmod(index, self.envs_per_worker)
+            worker, local = self.slot(index)
             groups.setdefault(worker, []).append(local)
         return groups
 
@@ -58,7 +67,7 @@ class WorkerLayout:
         seen: dict[int, int] = {}
         order: list[tuple[int, int]] = []
         for index in indices:
-            worker = index // self.envs_per_worker
+            worker, _ = self.slot(index)
             position = seen.get(worker, 0)
             seen[worker] = position + 1
             order.append((worker, position))

@@ -1,4 +1,4 @@
-"""`make_session_factory`: the transport an ``environment.unity`` section asks for (ROS-TCP or gRPC)."""
+"""`make_session_factory`: the simulator protocol an ``environment.unity`` section asks for (ROS-TCP or gRPC)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from gymnasium import spaces
 
 
 @dataclass(frozen=True)
-class ObsLayout:
+class ObsFormat:
     """Keys, shapes and dtypes of an observation space (``None`` key for unstructured spaces)."""
 
     kind: str  # "dict", "tuple" or "array"
@@ -27,7 +27,7 @@ class ObsLayout:
     dtypes: dict[Hashable, np.dtype]
 
     @classmethod
-    def from_space(cls, space: spaces.Space) -> ObsLayout:
+    def from_space(cls, space: spaces.Space) -> ObsFormat:
         """Describe ``space``; nested Dict/Tuple spaces are rejected like SB3 does."""
         subspaces: dict[Hashable, spaces.Space]
         if isinstance(space, spaces.Dict):
