@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecVideoRecorder
 
 from ray_lab.learner.summary import ProgressState
 from ray_lab.tracking.artifacts import save_model
@@ -115,8 +116,9 @@ class VideoUploadCallback(BaseCallback):
     """Hands each training video that `environment.video_wrapper` finishes in `videos_dir` to `upload`.
 
     SB3's `VecVideoRecorder` writes `train-step-<a>-to-step-<b>.mp4` within the env step that ends
-    the clip; new files are uploaded after each rollout and when training ends, with the timestep
-    they were seen at. Videos already there when training starts (a resumed run) were uploaded then.
+    the clip; new files are uploaded after each rollout and when training ends (the clip still
+    recording then is cut there and uploaded too), with the timestep they were seen at. Videos already
+    there when training starts (a resumed run) were uploaded then.
     """
 
     def __init__(self, videos_dir: Path, upload: Callable[[Path, int], None], pattern: str = "train-*.mp4") -> None:
@@ -145,4 +147,14 @@ class VideoUploadCallback(BaseCallback):
             self.uploaded.append(video)
 
     def _on_training_end(self) -> None:
+        _finish_clip(self.training_env)
         self._on_rollout_end()
+
+
+def _finish_clip(env: VecEnv | None) -> None:
+    """Write the clip that a `VecVideoRecorder` in `env`'s wrappers is still recording (as its `close` would)."""
+    while env is not None:
+        if isinstance(env, VecVideoRecorder) and env.recording:
+            env._stop_recording()  # SB3's own close() does this; training ends before the envs close
+            return
+        env = getattr(env, "venv", None)

@@ -170,11 +170,11 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
             )
 
     def _shutdown(self) -> None:
-        """Close player (its whole process group) and session, if any."""
+        """Close the player (its whole process group, within `PLAYER_CLOSE_S`) and the session, if any."""
         process, self._process = self._process, None
         session, self._session = self._session, None
         if process is not None:
-            process.close(timeout_s=3.0)
+            process.close()  # waits up to PLAYER_CLOSE_S, as the restart budget counts
         if session is not None:
             session.close()
 
