@@ -110,9 +110,9 @@ def start_learner(config: ExperimentConfig, plan: TrainingPlan) -> tuple[Any, Pl
     group = reserve(plan, config.learner.placement_timeout_s)
     actor_cls = ray.remote(LearnerActor)
     actor = actor_cls.options(  # type: ignore[attr-defined]
-        num_cpus=config.learner.num_cpus,
+        num_cpus=plan.learner_bundle["CPU"],
         num_gpus=plan.learner_gpus,
-        resources=dict(config.learner.resources) or None,
+        resources=plan.learner_actor_resources() or None,
         max_concurrency=4,
         scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=0),
     ).remote(int(config.learner.num_cpus))

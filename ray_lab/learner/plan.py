@@ -58,7 +58,7 @@ class WorkerGroupPlan:
         return dataclasses.replace(self.options, placement_group=placement_group)
 
     def describe(self) -> str:
-        bundle = ", ".join(f"{name} {amount:g}" for name, amount in self.options.actor_resources().items())
+        bundle = _resources(self.options.actor_resources())
         envs = f"{self.assignment.envs_per_worker} env{'s' if self.assignment.envs_per_worker > 1 else ''}"
         return f"{self.num_workers} {self.role} worker(s) x {envs} ({self.num_envs} in all) {{{bundle}}} each"
 
@@ -79,6 +79,10 @@ class TrainingPlan:
         """Training envs in all."""
         return self.train.num_envs
 
+    def learner_actor_resources(self) -> dict[str, float]:
+        """The learner bundle's custom resources (CPU and GPU go to Ray's own actor options)."""
+        return {name: amount for name, amount in self.learner_bundle.items() if name not in ("CPU", "GPU")}
+
     def bundles(self) -> list[dict[str, float]]:
         """All bundles of the training, in the order the learner and workers index them."""
         bundles = [dict(self.learner_bundle), *self.train.bundles()]
@@ -86,9 +90,13 @@ class TrainingPlan:
 
     def describe(self) -> str:
         """One line for the start-up log (the placement plan)."""
-        learner = ", ".join(f"{name} {amount:g}" for name, amount in self.learner_bundle.items())
+        learner = _resources(self.learner_bundle)
         groups = [self.train.describe()] + ([self.eval.describe()] if self.eval is not None else [])
         return f"Plan: learner {{{learner}}} on {self.device}; " + "; ".join(groups) + f" ({self.strategy})"
+
+
+def _resources(bundle: dict[str, float]) -> str:
+    return ", ".join(f"{name} {amount:g}" for name, amount in bundle.items())
 
 
 def learner_device(config: ExperimentConfig, gpus: float) -> str:
