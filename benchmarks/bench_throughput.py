@@ -23,6 +23,10 @@ F. End to end, PPO CartPole-v1 100k steps (rl-zoo hyperparameters, ray-lab's emb
    start-up to the first env step (``startup_s`` in its ``summary.json``) <= 10 s.
 G. SAC Pendulum-v1 (``configs/pendulum_sac.yaml``): ``ray-lab train`` vs plain SB3 SAC, whole commands.
    Target: ray-lab <= 1.1x plain SB3.
+H. Many agents per player (issue 12): 16 agents of one light reference simulator
+   (``environment.unity.agents_per_instance: 16``, one worker) against 16 single-agent players (default
+   layout), both through RayVecEnv, env steps/s. Each player answers ``--step-latency-ms`` after a
+   request, as one physics update of all its agents would take.
 
 A-D alternate their configurations in ``--repeats`` rounds of ``--seconds`` each, so that load drift
 hits all alike, and report medians. A-E run on a local Ray this script starts and stops (loopback only,
@@ -74,7 +78,7 @@ from unity_workers.spec import UnitySpec
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
-SECTIONS = "abcdefg"
+SECTIONS = "abcdefgh"
 EnvFns = list[Callable[[], gym.Env]]
 Builder = Callable[[], VecEnv]
 
@@ -315,8 +319,40 @@ def sim_factories(ctx: Context, count: int, light: bool, tag: str) -> EnvFns:
     unity = UnitySpec(extra_args=extra, ros2_graph=ctx.ros2_graph)  # type: ignore[call-arg, arg-type]
     env = EnvironmentSection(unity=unity)  # type: ignore[call-arg]
     log_dir = ctx.scratch / "sim_logs" / tag
-    slots = EnvAssignment(count, WorkerOptions().envs_per_worker).slots()
-    return make_env_factories(env, slots, log_dir=str(log_dir), run_name=f"bench-{tag}")
+    assignment = EnvAssignment(count, WorkerOptions().envs_per_worker)
+    return make_env_factories(env, assignment, log_dir=str(log_dir), run_name=f"bench-{tag}")
+
+
+def agent_factories(ctx: Context, count: int, tag: str) -> EnvFns:
+    """``count`` agents of one light reference simulator (``agents_per_instance``), as ray-lab builds them."""
+    extra = ["--step-latency-ms", f"{ctx.latency_ms:g}", "--light"]
+    unity = UnitySpec(extra_args=extra, ros2_graph=ctx.ros2_graph, agents_per_instance=count)  # type: ignore[call-arg, arg-type]
+    env = EnvironmentSection(unity=unity)  # type: ignore[call-arg]
+    assignment = EnvAssignment(count, count, count)
+    return make_env_factories(env, assignment, log_dir=str(ctx.scratch / "sim_logs" / tag), run_name=f"bench-{tag}")
+
+
+def section_h(ctx: Context) -> None:
+    """H: 16 agents in one player (batch services) against 16 single-agent players, both through RayVecEnv."""
+    count = 16
+    scenario = f"ref. sim (light), {count} envs, {ctx.latency_ms:g} ms per player step"
+    players, agents = f"{count} players (default layout)", f"1 player x {count} agents (1 worker)"
+    builders: dict[str, Builder] = {
+        players: lambda: RayVecEnv(sim_factories(ctx, count, True, "h-players"), sim_options()),
+        agents: lambda: RayVecEnv(
+            agent_factories(ctx, count, "h-agents"), WorkerOptions(name="bench-agents", envs_per_worker=count)
+        ),
+    }
+    results = time_rounds(builders, ctx, "H")
+    base = results[players].median
+    for label, timed in results.items():
+        row = rate_row("h", scenario, label, timed)
+        if label != players:
+            row.checks.append(Check(ratio(timed.median, base), f"{count} players"))
+        row.note = ("1 player process" if label == agents else f"{count} player processes") + (
+            f"; {row.note}" if row.note else ""
+        )
+        ctx.add(row)
 
 
 def ideal(ctx: Context, count: int) -> float:
@@ -570,6 +606,7 @@ SECTION_RUNNERS: dict[str, Callable[[Context], None]] = {
     "e": section_e,
     "f": section_f,
     "g": section_g,
+    "h": section_h,
 }
 
 
@@ -599,7 +636,7 @@ def local_ray(ctx: Context) -> Iterator[None]:
 
 
 def run_all(ctx: Context, selected: list[str]) -> None:
-    in_ray = [s for s in selected if s in "abcde"]
+    in_ray = [s for s in selected if s in "abcdeh"]
     if in_ray:
         with local_ray(ctx):
             for letter in in_ray:

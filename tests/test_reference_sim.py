@@ -150,6 +150,9 @@ def test_process_serves_reset_step_and_scan(
     expected = nav.reset(np.random.default_rng(7))
     assert first["state"]["robot_x"] == pytest.approx(expected.x, abs=1e-6) and first["stamp_sec"] == 0
     assert first["state"]["step_count"] == 0 and len(first["state"]["lidar_ranges"]) == 16
+    assert first["accepted_parameters"] == ["max_steps", "success_radius", "target_distance"]
+    camera = first["state"]["camera"]  # no --camera-obs: an empty image
+    assert (camera["height"], camera["width"], camera["data"]) == (0, 0, [])
 
     count = bridge.message_count(SCAN)
     resp = bridge.call_unity_service(STEP, {"action": [1.0, 0.0]}, timeout_s=5)

@@ -62,7 +62,7 @@ def test_two_restarts_in_one_vector_step_keep_the_run_going(ray_session: None, t
     config = load_experiment(write(tmp_path, UNITY))
     train = plan_training(config, 0.0).train
     assert train.assignment.slots() == [(0, 0), (0, 1)]  # the config's one worker with two players
-    factories = make_env_factories(config.environment, train.assignment.slots(), log_dir=str(tmp_path / "logs"))
+    factories = make_env_factories(config.environment, train.assignment, log_dir=str(tmp_path / "logs"))
     venv = RayVecEnv(factories, train.options)
     try:
         venv.reset()

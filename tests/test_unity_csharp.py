@@ -44,7 +44,10 @@ STUB_ASSEMBLIES: dict[str, tuple[str, ...]] = {
     "Unity.Robotics.ROSTCPConnector.MessageGeneration": (),
     "Unity.Robotics.ROSTCPConnector": ("UnityEngine", "Unity.Robotics.ROSTCPConnector.MessageGeneration"),
     "Unity.Robotics.ROSTCPConnector.Messages": ("Unity.Robotics.ROSTCPConnector.MessageGeneration",),
-    "RayLab.Interfaces": ("Unity.Robotics.ROSTCPConnector.MessageGeneration",),
+    "RayLab.Interfaces": (
+        "Unity.Robotics.ROSTCPConnector.MessageGeneration",
+        "Unity.Robotics.ROSTCPConnector.Messages",
+    ),
 }
 
 
@@ -202,10 +205,19 @@ ROS_TO_CSHARP = {
 }
 
 
+def csharp_namespace(package: str) -> str:
+    """The namespace (under ``RosMessageTypes``) of a ROS package's C# messages: ``sensor_msgs`` -> ``Sensor``."""
+    return "".join(part.capitalize() for part in package.removesuffix("_msgs").split("_"))
+
+
 def csharp_type(ros_type: str) -> str:
-    """The C# field type ROS-TCP-Connector generates for a field of ``ros_type`` (same package)."""
+    """The C# field type ROS-TCP-Connector generates for a field of ``ros_type`` (a message of another
+    package is named relative to ``RosMessageTypes``: ``sensor_msgs/Image`` -> ``Sensor.ImageMsg``)."""
     if ros_type.endswith("[]"):
         return csharp_type(ros_type[:-2]) + "[]"
+    if "/" in ros_type:
+        package, name = ros_type.split("/")
+        return f"{csharp_namespace(package)}.{name}Msg"
     return ROS_TO_CSHARP.get(ros_type, f"{ros_type}Msg")
 
 
@@ -294,6 +306,7 @@ def test_parser_reads_every_option_the_launcher_sends(args_probe: list[str], tmp
         fixed_delta_time=0.01,
         fixed_updates_per_step=10,
         pause=True,
+        agents=4,
         extra_args=("--lab-flag", "x"),
     )
     code, out = probe(args_probe, argv)
@@ -306,6 +319,7 @@ def test_parser_reads_every_option_the_launcher_sends(args_probe: list[str], tmp
     assert as_f32(out["fixed_delta_time"][0]) == np.float32(0.01)
     assert out["fixed_updates_per_step"] == ["10"]
     assert out["pause"] == ["true"]
+    assert out["agents"] == ["4"]
     assert as_f32(out["resolved_time_scale"][0]) == np.float32(2.5)  # --time-scale wins over --sample-time
     # Unity's own flags and the lab's extra args are left alone, not errors.
     assert out["ignored"] == [
@@ -328,6 +342,7 @@ def test_parser_defaults_and_derived_time_scale(args_probe: list[str], tmp_path:
     assert out["time_scale"] == ["none"]
     assert out["fixed_delta_time"] == ["none"] and out["fixed_updates_per_step"] == ["none"]
     assert out["pause"] == ["false"]
+    assert out["agents"] == ["none"]  # one agent: the launcher sends no --agents
     # sample_time / fixed_delta_time / fixed_updates_per_step, as the Python reference simulator derives it
     reference, _, _ = parse_options(argv)
     assert reference.fixed_delta_time == 0.02 and reference.fixed_updates_per_step == 5  # the probe's defaults
@@ -361,6 +376,7 @@ def test_parser_rejects_bad_values_with_exit_code_2(args_probe: list[str]) -> No
         "--fixed-delta-time", "0",
         "--fixed-updates-per-step", "1.5",
         "--pause=yes",
+        "--agents", "0",
         "--ros-ip",
     ]  # fmt: skip
     code, out = probe(args_probe, argv)
@@ -374,6 +390,7 @@ def test_parser_rejects_bad_values_with_exit_code_2(args_probe: list[str]) -> No
         "--fixed-delta-time",
         "--fixed-updates-per-step",
         "--pause",
+        "--agents",
         "--ros-ip",
     ):
         assert any(e.startswith(flag + " ") for e in errors), (flag, errors)
@@ -384,11 +401,18 @@ def test_parser_rejects_bad_values_with_exit_code_2(args_probe: list[str]) -> No
 def test_every_launcher_flag_is_known_to_the_parser(tmp_path: Path) -> None:
     """Static twin of the probe tests (runs without Mono): each --flag the launcher can emit is parsed."""
     argv = launcher_argv(
-        tmp_path, 10000, time_scale=1.0, sample_time=0.1, fixed_delta_time=0.02, fixed_updates_per_step=5, pause=True
+        tmp_path,
+        10000,
+        time_scale=1.0,
+        sample_time=0.1,
+        fixed_delta_time=0.02,
+        fixed_updates_per_step=5,
+        pause=True,
+        agents=4,
     )
     source = (RUNTIME / "CommandLineArgs.cs").read_text()
     flags = [arg for arg in argv if arg.startswith("--")]
-    assert len(flags) >= 8, flags  # all of them are on; a flag added to the launcher must be parsed too
+    assert len(flags) >= 9, flags  # all of them are on; a flag added to the launcher must be parsed too
     for flag in flags:
         assert f'case "{flag}":' in source or f'flag == "{flag}"' in source, flag
 

@@ -176,6 +176,20 @@ def test_command_line_graphics_window_and_command_prefix(tmp_path: Path) -> None
         PlayerOptions(build=tmp_path, log_dir=tmp_path, worker_index=0, fixed_updates_per_step=0)
 
 
+def test_command_line_agents_flag_only_for_several_agents(tmp_path: Path) -> None:
+    one = PlayerOptions(build=tmp_path / "Env.x86_64", log_dir=tmp_path, worker_index=0)
+    assert one.agents == 1 and "--agents" not in player_command(one, 1000)
+    argv = player_command(
+        PlayerOptions(build=tmp_path / "Env.x86_64", log_dir=tmp_path, worker_index=0, agents=16), 1000
+    )
+    assert argv[argv.index("--agents") + 1] == "16" and argv.count("--agents") == 1
+    extra = PlayerOptions(command=["sim"], log_dir=tmp_path, worker_index=0, agents=4, pause=True, extra_args=("-x",))
+    assert player_command(extra, 1000)[-4:] == ["--pause", "--agents", "4", "-x"]  # before the extra args
+    for bad in (0, -2, 2.0, True):
+        with pytest.raises(ValueError, match=f"agents must be an integer >= 1, got {bad!r}"):
+            PlayerOptions(build=tmp_path, log_dir=tmp_path, worker_index=0, agents=bad)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------------- pre-launch checks
 def test_missing_build(tmp_path: Path) -> None:
     with pytest.raises(LaunchConfigError, match="not found") as info:

@@ -19,14 +19,29 @@ ROOT = Path(__file__).resolve().parents[1]
 EVAL_SEED, EPISODES = 1000, 10
 
 
+LAYOUTS = {
+    # 8 envs either way: eight single-agent players, or one player serving 8 agents (batch services)
+    "8 players": ["workers.num_workers=2", "workers.envs_per_worker=4", "workers.eval_envs_per_worker=5"],
+    "1 player x 8 agents": [
+        "environment.unity.agents_per_instance=8",
+        "workers.num_workers=1",
+        "workers.envs_per_worker=1",
+        "workers.eval_envs_per_worker=1",
+    ],
+}
+
+
 @pytest.mark.slow
-def test_ppo_reaches_the_target_after_20k_steps(ray_session: None, tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_ppo_reaches_the_target_after_16k_steps(ray_session: None, tmp_path: Path, layout: str) -> None:
     config = load_experiment(
         ROOT / "configs" / "reference_nav_ppo.yaml",
         [
+            *LAYOUTS[layout],
             "training.use_wandb=false",
             f"experiment.output_dir={tmp_path}",
-            "training.training.total_timesteps=20000",
+            "training.training.total_timesteps=16000",
+            "training.algorithm_parameters.n_steps=128",
             "training.training.log_points=1",
             "training.training.eval.num_evals=2",
             f"training.training.eval.seed={EVAL_SEED}",
@@ -36,7 +51,9 @@ def test_ppo_reaches_the_target_after_20k_steps(ray_session: None, tmp_path: Pat
     )
     run_dir = prepare_run(config).root
     summary = run_training(config, run_dir, None)
-    assert summary.timesteps >= 20000
+    assert summary.timesteps >= 16000
+    players = sorted(path.name for path in (run_dir / "unity").glob("worker_*.log"))  # one log per train player
+    assert len(players) == (1 if "agents" in layout else 8), players
     with (run_dir / "evaluations.csv").open() as handle:
         rounds = list(csv.DictReader(handle))
     assert len(rounds) == 2 and rounds[-1]["seeds"] == ";".join(str(EVAL_SEED + i) for i in range(EPISODES))

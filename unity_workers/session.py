@@ -34,7 +34,10 @@ import numpy as np
 
 from unity_workers.launcher import UnityProcess
 
-__all__ = ["SimSession", "SimSessionFactory", "StepOutcome"]
+__all__ = ["Parameters", "SimSession", "SimSessionFactory", "StepOutcome"]
+
+Parameters = Mapping[str, float]
+"""Environment parameters of one episode, name: value (``environment.parameters``)."""
 
 StepOutcome = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 """``(observation, reward, terminated, truncated, info)`` as in ``gymnasium.Env.step``."""
@@ -78,8 +81,10 @@ class SimSession(ABC):
         """
 
     @abstractmethod
-    def reset_send(self, seed: int | None, timeout_s: float) -> None:
+    def reset_send(self, seed: int | None, timeout_s: float, parameters: Parameters | None = None) -> None:
         """Send a reset (seeded when ``seed`` is not None); ``timeout_s`` counts from now.
+
+        ``parameters`` are the new episode's environment parameters (name: value), when there are any.
 
         Raises:
             ConnectionError: the connection is gone.
@@ -104,9 +109,11 @@ class SimSession(ABC):
     def step_receive(self) -> StepOutcome:
         """Collect the step sent by :meth:`step_send`; same errors as :meth:`reset_receive`."""
 
-    def reset(self, seed: int | None, timeout_s: float) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, seed: int | None, timeout_s: float, parameters: Parameters | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode and wait for it: :meth:`reset_send` then :meth:`reset_receive`."""
-        self.reset_send(seed, timeout_s)
+        self.reset_send(seed, timeout_s, parameters)
         return self.reset_receive()
 
     def step(self, action: Any, timeout_s: float) -> StepOutcome:

@@ -91,11 +91,13 @@ def _train_checked(
 ) -> int:
     """Train the checked `config` (resuming from `checkpoint` in `run_dir` when given); returns the exit code."""
     from ray_lab.learner.actor import run_training
+    from ray_lab.learner.plan import plan_training
     from ray_lab.tracking.console import print_config
     from ray_lab.tracking.progress import print_summary
 
     title = f"ray-lab train --resume {run_dir} (from {checkpoint.name})" if checkpoint else f"ray-lab train: {path}"
-    print_config(config.model_dump(mode="json"), title=title)
+    counts = plan_training(config, 0).train.count_envs()  # GPUs change the learner's device, not the counts
+    print_config(config.model_dump(mode="json"), title=f"{title} ({counts})")
     run_dir, opening = _start(config, local, ray_start, run_dir)
     try:
         summary = run_training(

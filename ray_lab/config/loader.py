@@ -81,22 +81,41 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def set_dotted(data: dict[str, Any], key: str, value: Any, source: str = OVERRIDE_SOURCE) -> None:
     """Set `a.b.c` in nested dicts, creating missing sections: the one setter of `--set` and sweeps.
 
+    A part that meets a list is an index into it: `environment.curriculum.lessons.0.until.threshold`.
     `value` is deep-copied, and the seed's `'None'` strings in it become null.
 
     Raises:
-        ConfigError: a part of the key names a value rather than a section (reported under `source`).
+        ConfigError: a part of the key names a value rather than a section, or is no index of a
+            list it meets (reported under `source`).
     """
     parts = key.split(".")
-    node = data
+    node: dict[str, Any] | list[Any] = data
     for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
+        if isinstance(node, list):
+            child = node[_list_index(node, parts, i, source)]
+        else:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+        if not isinstance(child, dict | list):
             where = ".".join(parts[: i + 1])
             raise ConfigError.single(source, key, f"'{where}' is a value, not a section")
         node = child
-    node[parts[-1]] = none_strings_to_null(copy.deepcopy(value))
+    value = none_strings_to_null(copy.deepcopy(value))
+    if isinstance(node, list):
+        node[_list_index(node, parts, len(parts) - 1, source)] = value
+    else:
+        node[parts[-1]] = value
+
+
+def _list_index(items: list[Any], parts: list[str], i: int, source: str) -> int:
+    """`parts[i]` as an index of `items`, the list at `parts[:i]`."""
+    part = parts[i]
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    where = ".".join(parts[:i])
+    message = f"'{where}' is a list of {len(items)}; '{part}' is not an index of it (0 to {len(items) - 1})"
+    raise ConfigError.single(source, ".".join(parts), message)
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> set[str]:
@@ -179,8 +198,11 @@ def with_updates(section: SectionT, updates: Mapping[str, Any], source: str, pre
     if not own:
         return result
     data = result.model_dump()
-    for key, value in own.items():
-        set_dotted(data, key, value, source)
+    try:
+        for key, value in own.items():
+            set_dotted(data, key, value, source)
+    except ConfigError as exc:
+        raise ConfigError([Problem(p.source, prefix + p.key, p.message) for p in exc.problems]) from None
     try:
         return type(section).model_validate(data)
     except ValidationError as exc:

@@ -11,6 +11,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ray_lab.config.parameters import (
+    PARAMETERS_HELP,
+    CurriculumSection,
+    ParameterTable,
+    check_curriculum_rounds,
+    check_lesson_parameters,
+    check_parameter_names,
+    lesson_tables,
+)
+from ray_lab.config.validation_errors import keyed_error
 from unity_workers.spec import UnitySpec
 
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
@@ -79,12 +89,36 @@ class EnvironmentSection(Section):
         None,
         description="A simulator process per env (Unity build, reference sim or gRPC sim); see docs/unity.md.",
     )
+    parameters: ParameterTable = Field(
+        default_factory=dict,
+        description=PARAMETERS_HELP,
+    )
+    curriculum: CurriculumSection | None = Field(
+        None, description="Lessons that change `parameters` as evaluation rounds succeed (docs/unity.md, Curriculum)."
+    )
+
+    _parameter_names = field_validator("parameters")(check_parameter_names)
 
     @model_validator(mode="after")
     def _unity_id(self) -> EnvironmentSection:
         if self.unity is not None and "id" not in self.model_fields_set:
             object.__setattr__(self, "id", self.unity.display_name)  # names run folders and W&B groups
         return self
+
+    @model_validator(mode="after")
+    def _lessons(self) -> EnvironmentSection:
+        if self.curriculum is not None:
+            check_lesson_parameters(self.parameters, self.curriculum)
+        if self.unity is not None and self.unity.protocol == "grpc" and self.parameter_names:
+            raise ValueError("environment parameters reach a simulator through ROS-TCP reset requests; "
+                             "set `unity.protocol: ros_tcp` or drop `parameters`/`curriculum`")  # fmt: skip
+        return self
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """The names every env receives at each reset (the same in every lesson); empty without parameters."""
+        tables = lesson_tables(self.parameters, self.curriculum)
+        return tuple(tables[0]) if tables else ()
 
     @property
     def name(self) -> str:
@@ -312,6 +346,23 @@ class ExperimentConfig(Section):
     learner: LearnerSection = Field(default_factory=LearnerSection)  # type: ignore[arg-type]
     wrappers: WrappersSection = Field(default_factory=WrappersSection)  # type: ignore[arg-type]
     tracking: TrackingSection = Field(default_factory=TrackingSection)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _agents_step_together(self) -> ExperimentConfig:
+        unity = self.environment.unity
+        if unity is not None and unity.agents_per_instance > 1 and self.workers.env_concurrency != "auto":
+            raise keyed_error(
+                "workers.env_concurrency",
+                f"`{self.workers.env_concurrency}` cannot step the agents of a multi-agent player "
+                f"(environment.unity.agents_per_instance: {unity.agents_per_instance}): a player steps once "
+                "every agent has sent its action; use `auto`",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _curriculum_needs_rounds(self) -> ExperimentConfig:
+        check_curriculum_rounds(self.environment.curriculum, self.loop.eval.num_evals)
+        return self
 
     @property
     def loop(self) -> TrainingLoopSection:

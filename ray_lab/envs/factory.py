@@ -11,7 +11,10 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.wrappers import RecordEpisodeStatistics
 
+from ray_lab.config.parameters import lesson_tables
 from ray_lab.config.schema import EnvironmentSection
+from ray_lab.envs.parameters import EnvParameters, ParameterWrapper
+from ray_lab.workers.assignment import EnvAssignment
 from unity_workers.ros2.names import sanitize_token
 from unity_workers.spec import UnitySpec
 
@@ -28,6 +31,8 @@ class UnityPlacement:
     group: str = "train"
     log_dir: str | None = None
     ros2_namespace: str | None = None
+    agent: int = 0  # which agent of its player this env is (with `agents_per_instance` > 1)
+    agents: int = 1  # agents of its player
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class EnvFactory:
     monitor: bool = True
     unity: UnitySpec | None = None
     placement: UnityPlacement | None = None
+    parameters: EnvParameters | None = None  # set by `with_parameters`: drawn and sent at every reset
 
     def __call__(self) -> gym.Env:
         import ray_lab.envs  # noqa: F401  (registers ray_lab/* ids inside the worker process)
@@ -55,6 +61,8 @@ class EnvFactory:
             for name, value in HEADLESS_ENV.items():
                 os.environ.setdefault(name, value)
         env = self._make_unity() if self.unity is not None else self._make_gym()
+        if self.parameters is not None:
+            env = ParameterWrapper(env, self.parameters)
         return RecordEpisodeStatistics(env) if self.monitor else env
 
     def _make_gym(self) -> gym.Env:
@@ -70,8 +78,7 @@ class EnvFactory:
         spec = self.unity
         if self.render_mode == "human" and spec is not None:  # watch: a player window instead of -batchmode
             spec = spec.model_copy(update={"batchmode": False, "graphics": True})
-        env = UnityEnv(
-            spec,
+        kwargs: dict[str, Any] = dict(
             worker_index=where.worker_index,
             env_slot=where.env_slot,
             environment_id=where.environment_id,
@@ -79,13 +86,18 @@ class EnvFactory:
             log_dir=where.log_dir,
             ros2_namespace=where.ros2_namespace,
             render_mode="rgb_array" if self.render_mode == "rgb_array" else None,
+            parameter_names=self.parameters.names if self.parameters is not None else (),
         )
-        return env
+        if where.agents > 1 and spec is not None:
+            from unity_workers.envs.agents import agent_env
+
+            return agent_env(spec, where.agent, **kwargs)
+        return UnityEnv(spec, **kwargs)
 
 
 def make_env_factories(
     env: EnvironmentSection,
-    slots: Sequence[tuple[int, int]],
+    assignment: EnvAssignment,
     *,
     render_mode: str | None = None,
     monitor: bool | None = None,
@@ -93,26 +105,57 @@ def make_env_factories(
     log_dir: str | None = None,
     run_name: str | None = None,
 ) -> list[Callable[[], gym.Env]]:
-    """One factory per `(worker, slot)` of `slots` (the training plan's), in global env order.
+    """One factory per env of `assignment` (the training plan's), in global env order.
 
     Render mode and Monitor may be overridden. Simulator-backed envs (`environment.unity`) learn
-    their worker, slot, group and log folder, so worker k's player logs to `<log_dir>/worker_<k>.log`.
+    their worker, slot, group and log folder, so worker k's player logs to `<log_dir>/worker_<k>.log`;
+    with several agents per instance, the envs of one player learn which agent of it they are.
     """
-    if not slots:
-        raise ValueError("expected at least one environment, got none")
+    slots = assignment.slots()
+    unity = env.unity
+    if unity is not None and unity.agents_per_instance != assignment.agents_per_instance:  # e.g. `play`: one agent
+        unity = unity.model_copy(update={"agents_per_instance": assignment.agents_per_instance})
     base = EnvFactory(
         env_id=env.id,
         env_kwargs=dict(env.env_config or {}),
         render_mode=render_mode if render_mode is not None else env.render_mode,
         monitor=env.monitor if monitor is None else monitor,
-        unity=env.unity,
+        unity=unity,
     )
-    if env.unity is None:
+    if unity is None:
         return [base] * len(slots)
-    prefix = env.unity.ros2_namespace or (f"/ray_lab/{sanitize_token(run_name)}" if run_name else "/ray_lab")
+    prefix = unity.ros2_namespace or (f"/ray_lab/{sanitize_token(run_name)}" if run_name else "/ray_lab")
     factories: list[Callable[[], gym.Env]] = []
+    k = assignment.agents_per_instance
     for i, (worker, slot) in enumerate(slots):
         namespace = f"{prefix.rstrip('/')}/{'' if group == 'train' else group + '_'}worker_{worker}"
-        placement = UnityPlacement(worker, slot, i, group, log_dir, namespace)
+        instance, agent = assignment.agent(i)
+        placement = UnityPlacement(worker, slot // k, instance, group, log_dir, namespace, agent, k)
         factories.append(dataclasses.replace(base, placement=placement))
     return factories
+
+
+def with_parameters(
+    factories: Sequence[Callable[[], gym.Env]],
+    env: EnvironmentSection,
+    seed: int | None,
+    group: str,
+    lesson: int = 0,
+) -> list[Callable[[], gym.Env]]:
+    """`factories` (one group's, in global env order) sending `env`'s parameters at every reset.
+
+    Env `i` draws from its own RNG, started from `seed`, `group` (`train` or `eval`) and `i`; all
+    start in `lesson` (a negative index counts from the last). Without parameters, `factories`
+    unchanged: their envs get no wrapper (and need not accept reset `options`).
+    """
+    tables = lesson_tables(env.parameters, env.curriculum)
+    if not tables:
+        return list(factories)
+    lesson = lesson % len(tables)
+    made: list[Callable[[], gym.Env]] = []
+    for i, factory in enumerate(factories):
+        if not isinstance(factory, EnvFactory):
+            raise TypeError(f"environment parameters need EnvFactory factories, got {type(factory).__name__}")
+        setup = EnvParameters(tuple(tables), seed, group, i, lesson)
+        made.append(dataclasses.replace(factory, parameters=setup))
+    return made

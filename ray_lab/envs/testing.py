@@ -1,7 +1,8 @@
 """Small deterministic environments for tests and benchmarks only (the product never imports this module).
 
 Registered ids: ``ray_lab/Sleep-v0`` (:class:`SleepEnv`), ``ray_lab/Counter-v0``
-(:class:`CounterEnv`) and ``ray_lab/Spaces-v0`` (:class:`SpacesEnv`). In a process that has not
+(:class:`CounterEnv`), ``ray_lab/Spaces-v0`` (:class:`SpacesEnv`) and ``ray_lab/Target-v0``
+(:class:`TargetEnv`, driven by reset parameters). In a process that has not
 imported this module (a Ray worker), use ``gym.make("ray_lab.envs.testing:ray_lab/Sleep-v0")``,
 which imports it first. Every class is defined at
 module level so that factories such as ``functools.partial(SpacesEnv, "dict")`` pickle to Ray
@@ -228,6 +229,52 @@ class FailingEnv(CounterEnv):
         return super().step(action)
 
 
+class TargetEnv(gym.Env):
+    """Walk to a target ``target_distance`` steps ahead; the reset parameters set the episode.
+
+    ``reset(options={"parameters": {"target_distance": d, "max_steps": n}})`` sets the target and
+    the step limit (missing names keep the constructor's values); what the env received is in
+    ``received``. Action 1 steps forward, 0 stays. Observations are ``[position, target_distance]``.
+    Reaching the target (``position >= target_distance``: at once when it is 0 or less) ends the
+    episode with reward 1 and ``info["is_success"] = True``; ``max_steps`` steps without reaching it
+    truncate it with ``is_success`` false. Each step costs ``step_sleep_s`` seconds.
+    """
+
+    def __init__(self, target_distance: float = 3.0, max_steps: int = 10, step_sleep_s: float = 0.0) -> None:
+        self.action_space = spaces.Discrete(2)
+        self.observation_space = spaces.Box(-1e3, 1e3, shape=(2,), dtype=np.float32)
+        self.defaults = {"target_distance": float(target_distance), "max_steps": float(max_steps)}
+        self.step_sleep_s = step_sleep_s
+        self.received: dict[str, float] = {}
+        self.target = float(target_distance)
+        self.max_steps = int(max_steps)
+        self.position = 0.0
+        self.t = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.received = dict((options or {}).get("parameters") or {})
+        values = {**self.defaults, **self.received}
+        self.target, self.max_steps = float(values["target_distance"]), max(1, int(values["max_steps"]))
+        self.position, self.t = 0.0, 0
+        return self._obs(), {}
+
+    def step(self, action: Any) -> tuple[ObsType, float, bool, bool, dict]:
+        if self.step_sleep_s > 0:
+            time.sleep(self.step_sleep_s)
+        self.position += float(int(action) == 1)
+        self.t += 1
+        reached = self.position >= self.target
+        truncated = not reached and self.t >= self.max_steps
+        info = {"is_success": reached} if reached or truncated else {}
+        return self._obs(), 1.0 if reached else 0.0, reached, truncated, info
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.position, self.target], dtype=np.float32)
+
+
 def monitored_spaces_env(space: str = "box", episode_length: int = 4) -> gym.Env:
     """A :class:`SpacesEnv` wrapped in SB3's ``Monitor`` (for wrapper-chain tests)."""
     from stable_baselines3.common.monitor import Monitor
@@ -243,3 +290,4 @@ def _register(env_id: str, entry_point: str, **kwargs: Any) -> None:
 _register("ray_lab/Sleep-v0", f"{__name__}:SleepEnv")
 _register("ray_lab/Counter-v0", f"{__name__}:CounterEnv")
 _register("ray_lab/Spaces-v0", f"{__name__}:SpacesEnv")
+_register("ray_lab/Target-v0", f"{__name__}:TargetEnv")

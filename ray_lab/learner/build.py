@@ -22,7 +22,7 @@ from stable_baselines3.common.vec_env import (
 )
 
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.envs.factory import make_env_factories
+from ray_lab.envs.factory import make_env_factories, with_parameters
 from ray_lab.learner.algorithms import default_policy, resolve_algorithm
 from ray_lab.learner.plan import TrainingPlan, WorkerGroupPlan, group_env_factories, train_env_factories
 from ray_lab.learner.policy_kwargs import architecture_policy_kwargs
@@ -115,12 +115,13 @@ def build_local_env(
     """
     factories = make_env_factories(
         config.environment,
-        EnvAssignment(num_envs, num_envs).slots(),
+        EnvAssignment(num_envs, num_envs),
         render_mode=render_mode,
         monitor=False,
         group="play",
         log_dir=None if log_dir is None else str(log_dir),
     )
+    factories = with_parameters(factories, config.environment, config.loop.seed, "eval", lesson=-1)  # the last lesson
     venv: VecEnv = DummyVecEnv(list(factories))
     return wrap_vec_env(venv, config, training=False, gamma=algorithm_gamma(config))
 

@@ -1,4 +1,4 @@
-"""Training callbacks: evenly spaced checkpoints, live progress the driver can poll, and video uploads."""
+"""Training callbacks: evenly spaced checkpoints, live progress the driver can poll, video uploads, the lesson."""
 
 from __future__ import annotations
 
@@ -12,11 +12,20 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecVideoRecorder
 
+from ray_lab.envs.parameters import apply_lesson
+from ray_lab.evaluation.curriculum import LESSON_KEY, Curriculum
 from ray_lab.learner.summary import ProgressState
 from ray_lab.tracking.artifacts import save_model
 from ray_lab.tracking.run_dir import RunLayout
 
-__all__ = ["CheckpointCallback", "ProgressCallback", "ProgressState", "VideoUploadCallback", "checkpoint_points"]
+__all__ = [
+    "CheckpointCallback",
+    "LessonCallback",
+    "ProgressCallback",
+    "ProgressState",
+    "VideoUploadCallback",
+    "checkpoint_points",
+]
 
 
 class ProgressCallback(BaseCallback):
@@ -66,6 +75,27 @@ class ProgressCallback(BaseCallback):
         self.logger.record("workers/num_envs", self.training_env.num_envs)
         if self._restarts:
             self.logger.record("workers/env_restarts", self.state.env_restarts)
+
+
+class LessonCallback(BaseCallback):
+    """Logs the curriculum's lesson with every rollout (`curriculum/lesson`), and gives it back to the
+    training envs of a restarted worker (Ray rebuilds them in the lesson their factories name).
+
+    The evaluation rounds move the curriculum on (:class:`~ray_lab.evaluation.callback.SeededEvalCallback`).
+    """
+
+    def __init__(self, curriculum: Curriculum) -> None:
+        super().__init__(verbose=0)
+        self.curriculum = curriculum
+
+    def _on_step(self) -> bool:
+        infos = self.locals.get("infos") or ()
+        if infos and infos[0].get("worker_restarted"):
+            apply_lesson(self.training_env, self.curriculum.lesson)
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.logger.record(LESSON_KEY, self.curriculum.lesson)
 
 
 def checkpoint_points(total_timesteps: int, log_points: int) -> list[int]:

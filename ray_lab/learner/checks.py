@@ -68,6 +68,71 @@ def _check_architecture(config: ExperimentConfig, algo: type[Any]) -> list[Keyed
     return problems
 
 
+NATURE_CNN_MIN = 36
+"""The smallest image side SB3's NatureCNN (the image extractor of its Cnn/MultiInput policies) takes."""
+
+
+def _check_images(config: ExperimentConfig, space: Any) -> list[KeyedProblem]:
+    """Images SB3's Cnn/MultiInput policies cannot take: channels first and last mixed in one Dict (SB3 then
+    transposes them all), or smaller than NatureCNN takes unless the config names another extractor."""
+    from gymnasium import spaces
+    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+
+    subspaces = space.spaces if isinstance(space, spaces.Dict) else {None: space}
+    images = {key: sub for key, sub in subspaces.items() if isinstance(sub, spaces.Box) and is_image_space(sub)}
+    first = {key: is_image_space_channels_first(sub) for key, sub in images.items()}
+    if len(set(first.values())) > 1:
+        chw, hwc = [k for k, f in first.items() if f], [k for k, f in first.items() if not f]
+        message = f"SB3 takes images all channels first or all last, got first: {chw}, last: {hwc}"
+        return [("training.algorithm_parameters.policy", message)]
+    extra = config.training.algorithm_parameters.get("policy_kwargs")
+    if (isinstance(extra, dict) and "features_extractor_class" in extra) or (
+        config.training.architecture.features_extractor_class is not None
+    ):
+        return []
+    small = {}
+    for key, sub in images.items():
+        height, width = sub.shape[1:] if first[key] else sub.shape[:2]
+        if min(height, width) < NATURE_CNN_MIN:
+            small[key] = f"{height}x{width}"
+    if not small:
+        return []
+    shown = ", ".join(size if key is None else f"{key!r} {size}" for key, size in small.items())
+    return [
+        (
+            "training.algorithm_parameters.policy",
+            f"SB3's NatureCNN needs images of at least {NATURE_CNN_MIN}x{NATURE_CNN_MIN}, the simulator's are "
+            f"{shown}: use larger images or set training.architecture.features_extractor_class",
+        )
+    ]
+
+
+def _check_policy_fits(config: ExperimentConfig, algo: type[Any]) -> list[KeyedProblem]:
+    """The policy takes the observations of a simulator whose adapter knows them (ROS-TCP): `MultiInput...`
+    for Dict observations (a camera beside a vector), another policy otherwise; NatureCNN's least image size."""
+    unity, policy = config.environment.unity, config.training.algorithm_parameters.get("policy")
+    named = policy is None or (isinstance(policy, str) and policy in algo.policy_aliases)
+    if unity is None or unity.protocol != "ros_tcp" or not named:
+        return []  # gRPC sims report their spaces when they start; a policy class path is the user's own
+    from gymnasium import spaces
+
+    from ray_lab.learner.algorithms import default_policy
+    from unity_workers.envs import make_adapter
+
+    space, key = make_adapter(unity).observation_space, "training.algorithm_parameters.policy"
+    try:
+        fitting = default_policy(algo, space)
+    except ValueError as exc:
+        return [(key if policy is not None else "training.algorithm", str(exc))]
+    name = str(policy or fitting)
+    if isinstance(space, spaces.Dict) == name.startswith("MultiInput"):
+        return _check_images(config, space) if name.startswith(("MultiInput", "Cnn")) else []
+    kind = f"{type(space).__name__} observations"
+    keys = sorted(space.spaces) if isinstance(space, spaces.Dict) else None
+    seen = f"{kind} (keys {keys})" if keys is not None else f"{kind} of shape {space.shape} {space.dtype}"
+    return [(key, f"{name} does not take the simulator's {seen}; use {fitting}")]
+
+
 def check_env_id(env_id: str) -> str | None:
     """None when `env_id` is registered with gymnasium (importing `module:` prefixes); else the problem."""
     import gymnasium as gym
@@ -109,10 +174,12 @@ def check_semantics(config: ExperimentConfig) -> list[KeyedProblem]:
     problems: list[KeyedProblem] = []
     unity = config.environment.unity
     env_problem = None if unity is not None else check_env_id(config.environment.id)
+    unity_problems: list[KeyedProblem] = []
     if unity is not None:
         from unity_workers.envs.checks import check_spec
 
-        problems += [(f"environment.unity.{key}", message) for key, message in check_spec(unity)]
+        unity_problems = [(f"environment.unity.{key}", message) for key, message in check_spec(unity)]
+    problems += unity_problems
     if env_problem:
         problems.append(("environment.id", env_problem))
     problems += _check_step_timeout(config)
@@ -120,4 +187,6 @@ def check_semantics(config: ExperimentConfig) -> list[KeyedProblem]:
     problems += algo_problems
     if algo is not None:
         problems += _check_architecture(config, algo)
+    if algo is not None and not unity_problems and not algo_problems:
+        problems += _check_policy_fits(config, algo)
     return problems

@@ -20,6 +20,7 @@ from ray_lab.envs.factory import make_env_factories
 from ray_lab.learner.checks import check_semantics
 from ray_lab.learner.pretrained import check_compatible, resolve_pretrained
 from ray_lab.tracking.run_dir import pretrained_cache_dir
+from ray_lab.workers.assignment import EnvAssignment
 
 __all__ = ["check_experiment", "experiment_from_mapping", "load_experiment", "parse_config", "preflight"]
 
@@ -63,7 +64,9 @@ def preflight(config: ExperimentConfig, source: str) -> Path | None:
     if config.environment.unity is not None:
         return _unity_preflight(config, source)
     if config.training.pretrained_model is None:
-        bare = _make_env_or_config_error(config, source, lambda: make_env_factories(config.environment, [(0, 0)])[0]())
+        bare = _make_env_or_config_error(
+            config, source, lambda: make_env_factories(config.environment, EnvAssignment(1, 1))[0]()
+        )
         bare.close()
         return None
     from ray_lab.learner.build import build_local_env

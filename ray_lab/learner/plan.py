@@ -20,7 +20,7 @@ from typing import Any, Literal
 import gymnasium as gym
 
 from ray_lab.config.schema import ExperimentConfig
-from ray_lab.envs.factory import make_env_factories
+from ray_lab.envs.factory import make_env_factories, with_parameters
 from ray_lab.tracking.run_dir import RunLayout
 from ray_lab.workers import WorkerOptions, worker_bundles
 from ray_lab.workers.assignment import EnvAssignment
@@ -59,8 +59,26 @@ class WorkerGroupPlan:
 
     def describe(self) -> str:
         bundle = _resources(self.options.actor_resources())
-        envs = f"{self.assignment.envs_per_worker} env{'s' if self.assignment.envs_per_worker > 1 else ''}"
-        return f"{self.num_workers} {self.role} worker(s) x {envs} ({self.num_envs} in all) {{{bundle}}} each"
+        return f"{self.num_workers} {self.role} worker(s) x {self.describe_envs()} {{{bundle}}} each"
+
+    def count_envs(self) -> str:
+        """How the env count comes about: `n_envs = 2 workers x 1 player x 16 agents = 32`."""
+        a = self.assignment
+        parts = [f"{self.num_workers} worker{'s' if self.num_workers > 1 else ''}"]
+        if a.agents_per_instance == 1:
+            parts.append(f"{a.envs_per_worker} env{'s' if a.envs_per_worker > 1 else ''}")
+        else:
+            parts += [f"{a.instances_per_worker} player{'s' if a.instances_per_worker > 1 else ''}"]
+            parts += [f"{a.agents_per_instance} agents"]
+        return f"n_envs = {' x '.join(parts)} = {self.num_envs}"
+
+    def describe_envs(self) -> str:
+        """What each worker holds, and the envs in all: `4 envs (8 in all)`, `2 players x 8 agents (32 in all)`."""
+        a = self.assignment
+        if a.agents_per_instance == 1:
+            return f"{a.envs_per_worker} env{'s' if a.envs_per_worker > 1 else ''} ({self.num_envs} in all)"
+        players = f"{a.instances_per_worker} player{'s' if a.instances_per_worker > 1 else ''}"
+        return f"{players} x {a.agents_per_instance} agents ({self.num_envs} envs in all)"
 
 
 @dataclass(frozen=True)
@@ -114,39 +132,49 @@ def _learner_bundle(config: ExperimentConfig, gpus: float) -> dict[str, float]:
     return bundle
 
 
-def _worker_options(config: ExperimentConfig, role: Role, envs_per_worker: int, bundle_offset: int) -> WorkerOptions:
+def _worker_options(config: ExperimentConfig, role: Role, assignment: EnvAssignment, first: int) -> WorkerOptions:
     w = config.workers
     return WorkerOptions(
-        envs_per_worker=envs_per_worker,
+        envs_per_worker=assignment.envs_per_worker,
         num_cpus=w.num_cpus,
         num_gpus=w.num_gpus,
         resources=dict(w.resources),
-        step_timeout_s=config.worker_step_timeout_s(envs_per_worker),
+        step_timeout_s=config.worker_step_timeout_s(assignment.instances_per_worker),
         max_restarts=w.max_restarts,
         env_concurrency=w.env_concurrency,
         # Eval workers step in short bursts between long idle stretches: a compiled graph would
         # busy-poll a core each while they wait (see docs/benchmarks.md, "Idle workers").
         transport="auto" if role == "eval" and w.transport == "compiled" else w.transport,
-        bundle_offset=bundle_offset,
+        bundle_offset=first,
         name=role,
     )
 
 
-def _group(config: ExperimentConfig, role: Role, num_envs: int, envs_per_worker: int, first: int) -> WorkerGroupPlan:
-    assignment = EnvAssignment(num_envs, envs_per_worker)
-    return WorkerGroupPlan(role, _worker_options(config, role, envs_per_worker, first), assignment)
+def _group(config: ExperimentConfig, role: Role, instances: int, per_worker: int, first: int) -> WorkerGroupPlan:
+    """`instances` envs (simulator players) over workers of `per_worker` each, times the agents of each."""
+    k = agents_per_instance(config)
+    assignment = EnvAssignment(instances * k, per_worker * k, k)
+    return WorkerGroupPlan(role, _worker_options(config, role, assignment, first), assignment)
+
+
+def agents_per_instance(config: ExperimentConfig) -> int:
+    """Envs each simulator instance serves (`environment.unity.agents_per_instance`; 1 for other envs)."""
+    unity = config.environment.unity
+    return 1 if unity is None else unity.agents_per_instance
 
 
 def plan_training(config: ExperimentConfig, gpus: float) -> TrainingPlan:
     """The plan of `config`'s training, its learner holding `gpus` (see `placement.learner_gpus`).
 
-    The train workers are `workers.num_workers` x `workers.envs_per_worker`; the eval workers hold
-    enough envs for one batch of episodes (`eval.num_episodes`), at most what `workers.eval_workers`
-    x `eval_envs_per_worker` hold, and there are none without evaluation rounds.
+    The train workers are `workers.num_workers` x `workers.envs_per_worker` (x the agents of each
+    simulator instance); the eval workers hold enough envs for one batch of episodes
+    (`eval.num_episodes`), at most what `workers.eval_workers` x `eval_envs_per_worker` hold, and
+    there are none without evaluation rounds.
     """
     w = config.workers
     train = _group(config, "train", w.num_workers * w.envs_per_worker, w.envs_per_worker, 1)
-    eval_envs = min(config.loop.eval.num_episodes, w.eval_workers * w.eval_envs_per_worker)
+    k = agents_per_instance(config)
+    eval_envs = min(-(-config.loop.eval.num_episodes // k), w.eval_workers * w.eval_envs_per_worker)
     first_eval = 1 + train.num_workers
     evals = (
         _group(config, "eval", eval_envs, w.eval_envs_per_worker, first_eval) if config.loop.eval.num_evals else None
@@ -164,16 +192,21 @@ def plan_training(config: ExperimentConfig, gpus: float) -> TrainingPlan:
 def group_env_factories(
     config: ExperimentConfig, group: WorkerGroupPlan, layout: RunLayout, render_mode: str | None = None
 ) -> list[Callable[[], gym.Env]]:
-    """One factory per env of `group`; simulator players log into the run's `unity/` folder."""
-    return make_env_factories(
+    """One factory per env of `group`; simulator players log into the run's `unity/` folder.
+
+    With `environment.parameters` (or a curriculum) each env draws its own from the run's seed and
+    sends them at every reset.
+    """
+    factories = make_env_factories(
         config.environment,
-        group.assignment.slots(),
+        group.assignment,
         render_mode=render_mode,
         monitor=None if group.role == "train" else False,
         group=group.role,
         log_dir=str(layout.unity_dir),
         run_name=layout.root.name,
     )
+    return with_parameters(factories, config.environment, config.loop.seed, group.role)
 
 
 def train_env_factories(config: ExperimentConfig, plan: TrainingPlan, layout: RunLayout) -> list[Callable[[], gym.Env]]:

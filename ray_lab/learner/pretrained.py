@@ -33,6 +33,23 @@ def _describe(space: gym.Space) -> str:
     return repr(space)
 
 
+def _channels_first_images(space: gym.Space) -> gym.Space:
+    """``space`` as an SB3 model records it: channels-last images transposed to ``(C, H, W)``, as the
+    ``VecTransposeImage`` that SB3 puts around such envs does (also for the image keys of a Dict)."""
+    from gymnasium import spaces
+    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+    from stable_baselines3.common.vec_env import VecTransposeImage
+
+    def transposed(sub: gym.Space) -> gym.Space:
+        if isinstance(sub, spaces.Box) and is_image_space(sub) and not is_image_space_channels_first(sub):
+            return VecTransposeImage.transpose_space(sub)
+        return sub
+
+    if isinstance(space, spaces.Dict):
+        return spaces.Dict({key: transposed(sub) for key, sub in space.spaces.items()})
+    return transposed(space)
+
+
 def check_compatible(model_zip: Path, observation_space: gym.Space, action_space: gym.Space, source: str) -> None:
     """Raise ConfigError naming the path and the mismatch when the model does not fit these spaces."""
     try:
@@ -46,7 +63,7 @@ def check_compatible(model_zip: Path, observation_space: gym.Space, action_space
     problems = []
     for name, expected in (("observation_space", observation_space), ("action_space", action_space)):
         saved = data.get(name)
-        if saved is not None and saved != expected:
+        if saved is not None and saved not in (expected, _channels_first_images(expected)):
             problems.append(f"{name} mismatch: the model has {_describe(saved)}, the env has {_describe(expected)}")
     if problems:
         raise ConfigError.single(source, KEY, f"{model_zip} does not fit this env: " + "; ".join(problems))

@@ -5,7 +5,9 @@ A checkpoint (`checkpoints/model_<t>_steps.zip`, or a Tune trial's `model.zip`) 
 - `…_vecnormalize.pkl`: the VecNormalize statistics (when VecNormalize is on);
 - `…_replay_buffer.pkl`: an off-policy algorithm's replay buffer (unless
   `training.training.checkpoint_replay_buffer` is off);
-- `…_resume.pkl`: the RNG states (Python, numpy, torch, the action space) and the evaluation counters.
+- `…_resume.pkl`: the RNG states (Python, numpy, torch, the action space) and the evaluation counters
+  (:class:`~ray_lab.evaluation.callback.EvalHistory`: rounds, best return, and with a curriculum the
+  lesson reached and the rounds that met its rule so far).
 
 The zip is written last, so a zip on disk always has its companions. `ray-lab train --resume`, Tune
 retries, `sweep --resume` and PBT exploits all restore through :func:`restore_run_state`.
@@ -13,6 +15,7 @@ retries, `sweep --resume` and PBT exploits all restore through :func:`restore_ru
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 import random
@@ -67,11 +70,7 @@ def save_checkpoint(
         save_replay_buffer(model, path)
     state: dict[str, Any] = {"timesteps": int(model.num_timesteps), "rng": capture_rng(model)}
     if history is not None:
-        state["eval"] = {
-            "rounds": history.rounds,
-            "best_mean_return": history.best_mean_return,
-            "last_timesteps": history.last_timesteps,
-        }
+        state["eval"] = dataclasses.asdict(history)
     atomic_write_bytes(resume_state_path_for(path), pickle.dumps(state))
     return save_model(model, path, env)
 
@@ -95,7 +94,8 @@ def restore_run_state(
 
     The replay buffer and the RNG states come back; the envs are reseeded with `seed + timesteps`
     (not the run's first seeds, which SB3's load set again). The evaluation history is the later of
-    `evaluations.csv` and the checkpoint's record, so round numbers and the best score go on.
+    `evaluations.csv` and the checkpoint's record, so round numbers, the best score and the
+    curriculum's lesson go on.
     """
     buffer = load_replay_buffer(model, checkpoint)
     state = load_resume_state(checkpoint)
@@ -108,11 +108,12 @@ def restore_run_state(
         if "eval" in state:
             history = history.merged(EvalHistory(**state["eval"]))
     logger.warning(
-        "resuming from %s at %d timesteps (replay buffer: %s, RNG states: %s, %d evaluation rounds done)",
+        "resuming from %s at %d timesteps (replay buffer: %s, RNG states: %s, %d evaluation rounds done%s)",
         checkpoint,
         model.num_timesteps,
         "restored" if buffer else "none",
         "restored" if state is not None else "none saved",
         history.rounds,
+        f", curriculum lesson {history.lesson}" if config.environment.curriculum is not None else "",
     )
     return history

@@ -1,4 +1,5 @@
-"""The callbacks of one training run: progress, training videos, seeded eval rounds and resumable checkpoints."""
+"""The callbacks of one training run: progress, training videos, seeded eval rounds (and the curriculum they
+move on), and resumable checkpoints."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from ray_lab.config.schema import ExperimentConfig
+from ray_lab.envs.parameters import apply_lesson
 from ray_lab.evaluation.callback import EvalHistory, SeededEvalCallback, evaluation_points
+from ray_lab.evaluation.curriculum import Curriculum
 from ray_lab.evaluation.seeded import EpisodeResults
 from ray_lab.learner.callbacks import (
     CheckpointCallback,
+    LessonCallback,
     ProgressCallback,
     ProgressState,
     VideoUploadCallback,
@@ -58,8 +62,8 @@ def make_callbacks(
     """Progress, a seeded eval round every `total/num_evals` steps, and checkpoints every `total/log_points`.
 
     A resumed run passes its evaluation `history`: points it evaluated already are not run again, and
-    round numbers and the best score go on. An eval round comes before a checkpoint at the same point,
-    so the checkpoint holds the round's counters.
+    round numbers, the best score and the curriculum's lesson go on. An eval round comes before a
+    checkpoint at the same point, so the checkpoint holds the round's counters.
     """
     loop, start = config.loop, model.num_timesteps
     state.eval_rounds = history.rounds if history is not None else 0
@@ -71,8 +75,11 @@ def make_callbacks(
         evaluated = max(start, history.last_timesteps) if history is not None else start
         points = _points(evaluation_points(loop.total_timesteps, loop.eval.num_evals), evaluated, resume)
         on_round = _round_recorder(state, model, round_hook)
-        eval_callback = _eval_callback(config, layout, eval_env, points, on_round, history)
+        curriculum = start_curriculum(config, model, history)
+        eval_callback = _eval_callback(config, layout, eval_env, points, on_round, history, curriculum)
         callbacks.append(eval_callback)
+        if curriculum is not None:
+            callbacks.append(LessonCallback(curriculum))
     if loop.log_points:
         points = _points(checkpoint_points(loop.total_timesteps, loop.log_points), start, resume)
         saver = checkpoint_saver(config, model, eval_callback, history)
@@ -88,6 +95,7 @@ def _eval_callback(
     points: list[int],
     on_round: Callable[[int, EpisodeResults], None],
     history: EvalHistory | None,
+    curriculum: Curriculum | None,
 ) -> SeededEvalCallback:
     """Seeded eval rounds at `points`, with the run's evaluations CSV and best model."""
     loop = config.loop
@@ -101,7 +109,22 @@ def _eval_callback(
         best_model_zip=layout.best_model_zip,
         on_round=on_round,
         history=history,
+        curriculum=curriculum,
     )
+
+
+def start_curriculum(config: ExperimentConfig, model: BaseAlgorithm, history: EvalHistory | None) -> Curriculum | None:
+    """The run's curriculum, in the lesson a resumed run had reached (its training envs moved there before
+    their first reset); None without `environment.curriculum`."""
+    section = config.environment.curriculum
+    if section is None:
+        return None
+    curriculum = Curriculum(section, history.position if history is not None else None)
+    env = model.get_env()
+    if curriculum.lesson > 0 and env is not None:
+        apply_lesson(env, curriculum.lesson)
+        print(f"Curriculum: resuming in lesson {curriculum.lesson} '{curriculum.name}'", flush=True)
+    return curriculum
 
 
 def _round_recorder(

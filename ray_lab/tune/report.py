@@ -115,7 +115,9 @@ def best_config_header(spec_name: str, metric: str, mode: str, best: ConfigRanki
 def best_config_yaml(base_config: Mapping[str, Any], best: ConfigRanking, header: str) -> str:
     """The base experiment config with the best configuration's dotted keys set, as YAML.
 
-    Intermediate sections are created where missing; `header` lines become `# ` comments on top.
+    Intermediate sections are created where missing, and a key part that meets a list indexes it
+    (`environment.curriculum.lessons.0.until.threshold`, checked when the spec loaded); `header` lines
+    become `# ` comments on top.
     The base mapping is not changed.
 
     Raises:
@@ -124,13 +126,13 @@ def best_config_yaml(base_config: Mapping[str, Any], best: ConfigRanking, header
     data: dict[str, Any] = copy.deepcopy(dict(base_config))
     for dotted, value in best.values.items():
         parts = dotted.split(".")
-        node = data
+        node: Any = data
         for i, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
+            child = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+            if not isinstance(child, dict | list):
                 raise ValueError(f"cannot set {dotted!r}: {'.'.join(parts[: i + 1])!r} is {child!r}, not a section")
             node = child
-        node[parts[-1]] = plain(value)
+        node[int(parts[-1]) if isinstance(node, list) else parts[-1]] = plain(value)
     comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
     return comments + yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
 

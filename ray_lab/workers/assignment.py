@@ -13,17 +13,35 @@ class EnvAssignment:
     """Contiguous split of ``num_envs`` environments over workers of ``envs_per_worker`` each.
 
     Worker ``w`` owns global env indices ``[w * envs_per_worker, ...)``; the last worker may own
-    fewer.
+    fewer. With ``agents_per_instance`` k > 1 each simulator instance (player) serves k envs: a
+    worker's envs are its players' agents, player by player (``envs_per_worker`` is a multiple of k).
     """
 
     num_envs: int
     envs_per_worker: int
+    agents_per_instance: int = 1
 
     def __post_init__(self) -> None:
-        if self.num_envs < 1 or self.envs_per_worker < 1:
+        if self.num_envs < 1 or self.envs_per_worker < 1 or self.agents_per_instance < 1:
             raise ValueError(
-                f"need num_envs >= 1 and envs_per_worker >= 1, got {self.num_envs}, {self.envs_per_worker}"
+                f"need num_envs, envs_per_worker and agents_per_instance >= 1, got {self.num_envs}, "
+                f"{self.envs_per_worker}, {self.agents_per_instance}"
             )
+        k = self.agents_per_instance
+        if self.envs_per_worker % k or self.num_envs % k:
+            raise ValueError(
+                f"with {k} agents per instance, num_envs ({self.num_envs}) and envs_per_worker "
+                f"({self.envs_per_worker}) must be multiples of {k}"
+            )
+
+    @property
+    def instances_per_worker(self) -> int:
+        """Simulator instances (players) per worker."""
+        return self.envs_per_worker // self.agents_per_instance
+
+    def agent(self, index: int) -> tuple[int, int]:
+        """``(instance, agent)`` of global env ``index``: its simulator's global index and its agent there."""
+        return divmod(index, self.agents_per_instance)
 
     @property
     def num_workers(self) -> int:

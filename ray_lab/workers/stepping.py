@@ -7,7 +7,9 @@
   is sent its action first, then every env is stepped through its full wrapper chain, which
   collects the answer (so ``Monitor`` and friends keep their bookkeeping). ``k`` simulators then
   take about one simulator step per vector step, not ``k``. The envs that finished are reset the
-  same way: all reset requests first, then the collection. Other envs are stepped serially.
+  same way: all reset requests first, then the collection. A reset request goes to the outermost
+  ``reset_send`` of the wrapper chain (``get_wrapper_attr``), so a wrapper that adds reset options
+  (such as environment parameters) can add them to the request too. Other envs are stepped serially.
 * ``threads``: every env's step (and auto-reset) runs on its own thread of a per-worker pool, for
   user envs that block on I/O with the GIL released.
 
@@ -86,6 +88,18 @@ def splittable(env: gym.Env) -> bool:
     return current is base
 
 
+def _check_split(envs: Sequence[gym.Env], split: Sequence[bool], worker_index: int) -> None:
+    """``ValueError`` when an env that only works split-phase (``requires_split_phase``, e.g. one agent of a
+    multi-agent player, which needs every agent's action before it can step) is not stepped so."""
+    for i, env in enumerate(envs):
+        if getattr(env.unwrapped, "requires_split_phase", False) and not split[i]:
+            raise ValueError(
+                f"worker {worker_index}, env {i} ({env.unwrapped!r}) must be stepped split-phase with the other "
+                "agents of its player: set `workers.env_concurrency: auto` and use only wrappers that pass "
+                "actions through unchanged"
+            )
+
+
 def reset_env(env: gym.Env, seed: int | None, options: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
     """``env.reset(seed=seed)``, with ``options`` only when there are some (not every env takes them)."""
     if options:
@@ -122,6 +136,7 @@ class EnvStepper:
         self.envs = list(envs)
         self.concurrency = check_concurrency(concurrency)
         self.split = [concurrency == "auto" and splittable(env) for env in self.envs]
+        _check_split(self.envs, self.split, worker_index)
         self._reset_args, self._set_cursor = reset_args, set_cursor
         self._pool: ThreadPoolExecutor | None = None
         if concurrency == "threads":
@@ -181,7 +196,7 @@ class EnvStepper:
             if self.split[i]:
                 self._set_cursor(i)
                 seed, options = args[i]
-                self.envs[i].unwrapped.reset_send(seed=seed, options=options)  # type: ignore[attr-defined]
+                self.envs[i].get_wrapper_attr("reset_send")(seed=seed, options=options)
         replies = []
         for i in indices:
             self._set_cursor(i)

@@ -12,7 +12,6 @@ import importlib
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
-import numpy as np
 
 from unity_workers.spec import UnitySpec
 
@@ -37,7 +36,7 @@ class StepAdapter(Protocol):
 
     def make_reset_request(self, seed: int | None) -> dict[str, Any]: ...
 
-    def observation(self, response: Any) -> np.ndarray: ...
+    def observation(self, response: Any) -> Any: ...
 
     def reward(self, response: Any, previous: Any | None) -> float: ...
 

@@ -14,7 +14,7 @@ from unity_workers.ros_tcp import MessageTypes
 from unity_workers.spec import UnitySpec
 
 from .adapters import make_adapter
-from .field_checks import check_field_map
+from .protocols import field_problems
 from .ros_session import default_interfaces_dir
 
 __all__ = ["check_spec"]
@@ -43,13 +43,13 @@ def _check_types(spec: UnitySpec) -> list[KeyedProblem]:
     except (ValueError, OSError) as exc:
         return [("interface", f"cannot load the interface definitions in {str(folder)!r}: {exc}")]
     problems: list[KeyedProblem] = []
-    for key, name in (("step_srv", spec.step_srv), ("reset_srv", spec.reset_srv)):
+    for key, name in zip(("step_srv", "reset_srv"), spec.service_types(), strict=True):
         try:
             types.resolve_service(name)
         except (KeyError, LookupError, ValueError) as exc:
             problems.append((key, str(exc).strip("'\"")))
     if not problems and spec.fields is not None:
-        problems += check_field_map(spec.fields, types, spec.step_srv, spec.reset_srv)
+        problems += field_problems(spec, types)
     return problems
 
 

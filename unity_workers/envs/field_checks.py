@@ -16,9 +16,11 @@ from typing import Any
 from rosbags.interfaces import Nodetype
 
 from unity_workers.ros_tcp import MessageTypes
-from unity_workers.spec import Constant, FieldMapSpec
+from unity_workers.spec import Constant, FieldMapSpec, SpaceSpec
 
-from .fields import FieldPath
+from .batch_session import AGENTS, SEEDS
+from .fields import FieldPath, build_space, observation_keys_problem
+from .images import COMPRESSED_MSG, IMAGE_MSG, IMAGE_SPACE_RULE, ImageLayout, pillow_problem
 
 __all__ = ["check_field_map", "describe"]
 
@@ -29,7 +31,7 @@ _SIGNED = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
 _UNSIGNED = {"uint8": 8, "byte": 8, "octet": 8, "char": 8, "uint16": 16, "uint32": 32, "uint64": 64}
 _FLOATS = {"float32", "float64"}
 _NUMERIC = {"bool", *_SIGNED, *_UNSIGNED, *_FLOATS}
-_IMAGE = "sensor_msgs/msg/Image"
+_CAMERA = (IMAGE_MSG, COMPRESSED_MSG)
 
 
 def describe(desc: Desc) -> str:
@@ -93,6 +95,40 @@ def resolve_path(types: MessageTypes, root: str, label: str, path: FieldPath) ->
     return desc
 
 
+def _check_batch_requests(
+    fields: FieldMapSpec, types: MessageTypes, step_request: str, reset_request: str
+) -> list[KeyedProblem]:
+    """A multi-agent player's requests: every action goes into one top-level array; resets name agents and seeds."""
+    problems: list[KeyedProblem] = []
+    action = fields.action.strip()
+    step_fields = dict(types.field_defs(step_request))
+    nested = "." in action or "[" in action
+    if nested or (action in step_fields and step_fields[action][0] not in (Nodetype.ARRAY, Nodetype.SEQUENCE)):
+        found = "a nested path" if nested else describe(step_fields[action])  # a missing field: the general check
+        problems.append(
+            ("fields.action", f"with several agents the step request field takes every agent's action: it must "
+             f"be a top-level number array of {step_request}, got {action!r} ({found})")
+        )  # fmt: skip
+    reset_fields = {name for name, _ in types.field_defs(reset_request)}
+    missing = [name for name in (AGENTS, SEEDS) if name not in reset_fields]
+    if missing:
+        problems.append(
+            ("reset_srv", f"a multi-agent player's reset request {reset_request} needs `int32[] agents` and "
+             f"`int64[] seeds`; it has no {missing}")
+        )  # fmt: skip
+    return problems
+
+
+def _item_type(types: MessageTypes, root: str, label: str, field: str) -> str:
+    """The message type of the items of the array ``field`` of ``root`` (one per agent of a batch response)."""
+    desc = resolve_path(types, root, label, FieldPath.parse(field))
+    if desc[0] not in (Nodetype.ARRAY, Nodetype.SEQUENCE) or desc[1][0][0] != Nodetype.NAME:
+        raise ValueError(
+            f"a multi-agent player's {label} {root} needs `{field}`: one message per agent, got {describe(desc)}"
+        )
+    return str(desc[1][0][1])
+
+
 def _selector(sel: int | slice) -> str:
     if isinstance(sel, int):
         return f"[{sel}]"
@@ -115,8 +151,12 @@ def _use_problem(use: str, desc: Desc) -> str | None:
         return f"expected a single number or bool field, got {describe(desc)}"
     if use == "seed" and not (desc[0] == Nodetype.BASE and str(desc[1][0]) in _SIGNED):
         return f"expected a signed integer field (the seed is -1 when none is given), got {describe(desc)}"
-    if use == "image" and describe(desc) != _IMAGE:
-        return f"expected a {_IMAGE} field, got {describe(desc)}"
+    if use == "image" and describe(desc) != IMAGE_MSG:
+        return f"expected a {IMAGE_MSG} field, got {describe(desc)}"
+    if use == "camera" and describe(desc) not in _CAMERA:
+        return f"expected a {IMAGE_MSG} or {COMPRESSED_MSG} field (the space is an image), got {describe(desc)}"
+    if use == "camera" and describe(desc) == COMPRESSED_MSG:
+        return pillow_problem()
     return None
 
 
@@ -170,14 +210,85 @@ def _check_use(types: MessageTypes, root: str, label: str, key: str, text: str, 
 
 
 def _response_entries(fields: FieldMapSpec) -> Iterator[tuple[str, str, str]]:
-    """``(key, path, use)`` of every response path of the mapping."""
-    yield from ((f"fields.observation[{i}]", path, "observation") for i, path in enumerate(fields.observation))
+    """``(key, path, use)`` of every response path of the mapping but the observation's."""
     if fields.reward is not None:
         yield "fields.reward", fields.reward, "reward"
     yield from ((f"fields.terminated[{i}]", path, "flag") for i, path in enumerate(fields.terminated))
     yield from ((f"fields.truncated[{i}]", path, "flag") for i, path in enumerate(fields.truncated))
     if fields.image is not None:
         yield "fields.image", fields.image, "image"
+
+
+def _observation_entries(
+    fields: FieldMapSpec, space: SpaceSpec | None
+) -> Iterator[tuple[str, str, str | None, ImageLayout | None]]:
+    """``(key, path, dict key, image layout)`` of every observation path (layout: of the key's space, if known)."""
+    given = fields.observation
+    if isinstance(given, list):
+        yield from ((f"fields.observation[{i}]", path, None, None) for i, path in enumerate(given))
+        return
+    for name, paths in given.items():
+        sub = (space.spaces or {}).get(name) if space is not None else None
+        layout = ImageLayout.of(build_space(sub)) if sub is not None else None
+        if isinstance(paths, str):
+            yield f"fields.observation.{name}", paths, name, layout
+        else:
+            yield from ((f"fields.observation.{name}[{i}]", path, name, layout) for i, path in enumerate(paths))
+
+
+def _observation_use(types: MessageTypes, roots: tuple[str, str], text: str) -> str:
+    """``camera`` when ``text`` names an Image or CompressedImage field in the step response, else ``observation``."""
+    try:
+        desc = _locate(types, roots[0], "step response", text, request=False)
+    except ValueError:
+        return "observation"  # the path's problem is reported by the observation check
+    return "camera" if describe(desc) in _CAMERA else "observation"
+
+
+def _camera_placement(text: str, name: str | None, alone: bool, sub: SpaceSpec | None) -> str | None:
+    """Why the camera field ``text`` cannot be the observation of key ``name`` (space ``sub`` if known)."""
+    if name is None:
+        return f"{text!r} is a camera image; give it a key of its own in a dict observation_space (type dict)"
+    if not alone:
+        return f"{text!r} is a camera image; give it a key of its own, not one of several paths"
+    if sub is not None and ImageLayout.of(build_space(sub)) is None:
+        return (
+            f"{text!r} is a camera image, but observation_space.spaces.{name} is not an image space "
+            f"({IMAGE_SPACE_RULE}); got {build_space(sub)}"
+        )
+    return None
+
+
+def _check_observation(
+    fields: FieldMapSpec, types: MessageTypes, roots: tuple[str, str], space: SpaceSpec | None
+) -> list[KeyedProblem]:
+    """Observation paths exist in the step and the reset response and fit their key's space.
+
+    A camera field (Image, CompressedImage) is the one path of a dict key whose space is an image; a key
+    whose space is an image takes one camera field. Without ``space`` only the fields themselves are checked.
+    """
+    keys_problem = None if space is None else observation_keys_problem(fields, space)
+    if keys_problem is not None:
+        return [("fields.observation", keys_problem)]
+    problems: list[KeyedProblem] = []
+    paths = fields.observation_paths()
+    for key, text, name, layout in _observation_entries(fields, space):
+        if layout is not None and name is not None and len(paths[name]) > 1:
+            problem = (f"fields.observation.{name}", f"the space of {name!r} is an image, {layout}: it takes one path")
+            problems += [] if problem in problems else [problem]
+            continue
+        use = "camera" if layout is not None else _observation_use(types, roots, text)
+        if use == "camera" and layout is None:
+            sub = (space.spaces or {}).get(name) if space is not None and name is not None else None
+            misplaced = _camera_placement(text, name, name is not None and len(paths[name]) == 1, sub)
+            if misplaced is not None:
+                problems.append((key, misplaced))
+                continue
+        found = _check_use(types, roots[0], "step response", key, text, use)
+        if not found:  # a reset's observation comes from the reset response
+            found = _check_use(types, roots[1], "reset response", key, text, use)
+        problems += found
+    return problems
 
 
 def seed_field(fields: FieldMapSpec, types: MessageTypes, reset_request: str) -> str | None:
@@ -222,19 +333,35 @@ def _check_constants(
     return problems
 
 
-def check_field_map(fields: FieldMapSpec, types: MessageTypes, step_srv: str, reset_srv: str) -> list[KeyedProblem]:
+def check_field_map(
+    fields: FieldMapSpec,
+    types: MessageTypes,
+    step_srv: str,
+    reset_srv: str,
+    observation_space: SpaceSpec | None = None,
+    agents_field: str | None = None,
+) -> list[KeyedProblem]:
     """Problems of ``fields`` against the srv types, as ``(key within the unity section, message)``.
 
-    Raises ``LookupError`` (:class:`~unity_workers.ros_tcp.UnknownMessageType`) for an unknown srv type.
+    With ``observation_space``, the observation's keys must be the space's and camera fields must go to
+    image spaces (and image spaces take camera fields). With ``agents_field`` (a multi-agent player's
+    batch services) the response paths are relative to one item of that response field. Raises
+    ``LookupError`` (:class:`~unity_workers.ros_tcp.UnknownMessageType`) for an unknown srv type.
     """
     step_request, step_response = types.resolve_service(step_srv)
     reset_request, reset_response = types.resolve_service(reset_srv)
-    problems: list[KeyedProblem] = []
+    if agents_field is not None:
+        try:
+            step_response = _item_type(types, step_response, "step response", agents_field)
+            reset_response = _item_type(types, reset_response, "reset response", agents_field)
+        except ValueError as exc:
+            return [("agents_per_instance", str(exc))]
+        batch = _check_batch_requests(fields, types, step_request, reset_request)
+    else:
+        batch = []
+    problems = batch + _check_observation(fields, types, (step_response, reset_response), observation_space)
     for key, text, use in _response_entries(fields):
-        found = _check_use(types, step_response, "step response", key, text, use)
-        if use == "observation" and not found:  # a reset's observation comes from the reset response
-            found = _check_use(types, reset_response, "reset response", key, text, use)
-        problems += found
+        problems += _check_use(types, step_response, "step response", key, text, use)
     problems += _check_use(types, step_request, "step request", "fields.action", fields.action, "action")
     problems += _check_seed(fields, types, reset_request)
     seed = seed_field(fields, types, reset_request)

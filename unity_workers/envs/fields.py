@@ -1,5 +1,8 @@
 """Field paths (`state.lidar_ranges[0:16]`) and `FieldAdapter`: the YAML mapping of step/reset services.
 
+The observation is a box (a list of paths, flattened and concatenated) or a dict (paths per key); a key
+whose space is an image decodes a camera message (:mod:`unity_workers.envs.images`).
+
 A path is parsed once into parts (name plus an optional index or slice) and looked up with
 ``getattr``/indexing only; nothing from a config or the network is evaluated.
 """
@@ -17,7 +20,9 @@ from gymnasium import spaces
 
 from unity_workers.spec import OWN_RESET_SRV, Constant, FieldMapSpec, SpaceSpec
 
-__all__ = ["FieldAdapter", "FieldPath", "build_space", "image_to_rgb", "request_dict"]
+from .images import IMAGE_SPACE_RULE, ImageLayout, decode_image, image_to_rgb
+
+__all__ = ["FieldAdapter", "FieldPath", "build_space", "image_to_rgb", "observation_keys_problem", "request_dict"]
 
 _PART = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<index>-?\d+)\]|\[(?P<lo>-?\d*):(?P<hi>-?\d*)\])?$")
 
@@ -80,6 +85,8 @@ def request_dict(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def build_space(spec: SpaceSpec) -> gym.Space[Any]:
     """The gymnasium space a :class:`SpaceSpec` describes."""
+    if spec.type == "dict":
+        return spaces.Dict({key: build_space(sub) for key, sub in (spec.spaces or {}).items()})
     if spec.type == "discrete":
         return spaces.Discrete(int(spec.n or 0))
     if spec.type == "multi_binary":
@@ -93,21 +100,77 @@ def build_space(spec: SpaceSpec) -> gym.Space[Any]:
     return spaces.Box(low=low.astype(dtype), high=high.astype(dtype), shape=shape, dtype=dtype)  # type: ignore[arg-type]
 
 
-def image_to_rgb(image: Any) -> np.ndarray:
-    """A ``sensor_msgs/Image`` (rgb8, bgr8, rgba8, mono8) as an ``(H, W, 3)`` uint8 array."""
-    channels = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
-    encoding = str(image.encoding)
-    if encoding not in channels:
-        raise ValueError(f"image encoding {encoding!r} is not supported; use one of {sorted(channels)}")
-    height, width, step, n = int(image.height), int(image.width), int(image.step), channels[encoding]
-    data = np.asarray(image.data, dtype=np.uint8)
-    if step < width * n or data.size < height * step:
-        raise ValueError(f"image {width}x{height} {encoding}: expected {height * step} bytes, got {data.size}")
-    pixels = data[: height * step].reshape(height, step)[:, : width * n].reshape(height, width, n)
-    if n == 1:
-        return np.repeat(pixels, 3, axis=2)
-    rgb = pixels[:, :, :3]
-    return np.ascontiguousarray(rgb[:, :, ::-1] if encoding.startswith("bgr") else rgb)
+def observation_keys_problem(fields: FieldMapSpec, space: SpaceSpec) -> str | None:
+    """Why the keys of ``fields.observation`` do not fit ``space``, or None.
+
+    A flat list goes with a non-dict space; a mapping needs a dict space with exactly its keys.
+    """
+    paths = fields.observation
+    if isinstance(paths, list):
+        if space.type != "dict":
+            return None
+        keys = sorted(space.spaces or {})
+        return (
+            f"observation_space is a dict space with keys {keys}, so the observation maps each key to its "
+            f"field path(s), e.g. {{{keys[0]}: state.camera}}; got a list"
+        )
+    if space.type != "dict":
+        return (
+            f"a mapping (keys {sorted(paths)}) needs a dict observation_space with these keys, got a {space.type} space"
+        )
+    missing, extra = sorted(set(space.spaces or {}) - set(paths)), sorted(set(paths) - set(space.spaces or {}))
+    if not missing and not extra:
+        return None
+    found = [f"missing {missing} (in observation_space.spaces)"] if missing else []
+    found += [f"unknown {extra} (not in observation_space.spaces)"] if extra else []
+    return f"the keys must be those of observation_space.spaces: {', '.join(found)}"
+
+
+@dataclass(frozen=True)
+class _ObservationPart:
+    """One key of the observation (``None``: the whole box): its paths, space and image layout if any."""
+
+    key: str | None
+    paths: tuple[FieldPath, ...]
+    space: gym.Space[Any]
+    layout: ImageLayout | None
+
+    @property
+    def where(self) -> str:
+        return "fields.observation" + ("" if self.key is None else f".{self.key}")
+
+    def value(self, response: Any) -> np.ndarray:
+        """This part of the observation in ``response``: a decoded image, or the paths' numbers."""
+        if len(self.paths) == 1:
+            found = self.paths[0].get(response)
+            if _is_image_message(found):
+                if self.layout is None:
+                    raise ValueError(
+                        f"{self.where}: {self.paths[0].text!r} is a camera image, but the space {self.space} is "
+                        f"not an image space ({IMAGE_SPACE_RULE})"
+                    )
+                return decode_image(found, self.layout, f"{self.where} ({self.paths[0].text})")
+        numbers = np.concatenate([self._numbers(path, response) for path in self.paths])
+        expected = int(np.prod(self.space.shape or (1,)))
+        if numbers.size != expected:
+            raise ValueError(
+                f"{self.where}: fields {[p.text for p in self.paths]} give {numbers.size} numbers; "
+                f"the space {self.space} expects {expected}"
+            )
+        return numbers.astype(self.space.dtype).reshape(self.space.shape or ())
+
+    def _numbers(self, path: FieldPath, response: Any) -> np.ndarray:
+        found = path.get(response)
+        try:
+            if hasattr(found, "__dataclass_fields__"):
+                raise TypeError(f"it is a message ({getattr(found, '__msgtype__', type(found).__name__)})")
+            return np.asarray(found, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self.where}: {path.text!r} is not a number or numeric array: {exc}") from None
+
+
+def _is_image_message(value: Any) -> bool:
+    return hasattr(value, "data") and (hasattr(value, "encoding") or hasattr(value, "format"))
 
 
 class FieldAdapter:
@@ -126,12 +189,15 @@ class FieldAdapter:
         action_space: SpaceSpec,
         reset_srv: str = OWN_RESET_SRV,
     ) -> None:
+        if action_space.type == "dict":
+            raise ValueError(
+                "action_space: dict spaces are for observations; SB3 acts in box, discrete, "
+                "multi_discrete or multi_binary spaces"
+            )
         self.observation_space = build_space(observation_space)
         self.action_space = build_space(action_space)
         self.fields = fields
-        self._obs = [FieldPath.parse(path) for path in fields.observation]
-        if not self._obs:
-            raise ValueError("fields.observation needs at least one response field path")
+        self._obs = self._observation_parts(fields, observation_space)
         self._action = fields.action.strip()
         self._step_constants: dict[str, Constant] = dict(fields.step_request)
         self._reset_constants = fields.reset_constants(reset_srv)
@@ -141,6 +207,21 @@ class FieldAdapter:
         self._terminated = [FieldPath.parse(path) for path in fields.terminated]
         self._truncated = [FieldPath.parse(path) for path in fields.truncated]
         self._image = FieldPath.parse(fields.image) if fields.image else None
+
+    def _observation_parts(self, fields: FieldMapSpec, space: SpaceSpec) -> list[_ObservationPart]:
+        problem = observation_keys_problem(fields, space)
+        if problem is not None:
+            raise ValueError(f"fields.observation: {problem}")
+        by_key, whole = fields.observation_paths(), self.observation_space
+        order: list[str | None] = list(whole.spaces) if isinstance(whole, spaces.Dict) else [None]  # the space's
+        parts = []
+        for key in order:
+            if not by_key[key]:
+                raise ValueError("fields.observation needs at least one response field path")
+            sub = whole[key] if isinstance(whole, spaces.Dict) and key is not None else whole
+            paths = tuple(FieldPath.parse(text) for text in by_key[key])
+            parts.append(_ObservationPart(key, paths, sub, ImageLayout.of(sub)))
+        return parts
 
     def make_step_request(self, action: Any) -> dict[str, Any]:
         """The action at ``fields.action`` (float32 for boxes, int64 otherwise) plus ``fields.step_request``."""
@@ -155,17 +236,12 @@ class FieldAdapter:
         """The reset request: the constants of ``fields.reset_request`` (the session adds the seed field)."""
         return request_dict(self._reset_constants)
 
-    def observation(self, response: Any) -> np.ndarray:
-        """The configured fields, flattened and concatenated, checked against the observation space."""
-        parts = [np.asarray(path.get(response), dtype=np.float64).reshape(-1) for path in self._obs]
-        obs = np.concatenate(parts).astype(self.observation_space.dtype)
-        expected = int(np.prod(self.observation_space.shape or (1,)))
-        if obs.size != expected:
-            raise ValueError(
-                f"observation fields {[p.text for p in self._obs]} give {obs.size} numbers; "
-                f"observation_space expects {expected}"
-            )
-        return obs.reshape(self.observation_space.shape or ())
+    def observation(self, response: Any) -> Any:
+        """The observation: the configured fields flattened into the box, or a dict of them per key
+        (camera images decoded), checked against the observation space."""
+        if self._obs[0].key is None:
+            return self._obs[0].value(response)
+        return {part.key: part.value(response) for part in self._obs}
 
     def reward(self, response: Any, previous: Any | None) -> float:
         """The reward field (0.0 when none is configured)."""

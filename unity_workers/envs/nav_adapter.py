@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from .images import ImageLayout, decode_image
+
 __all__ = ["NavAdapter"]
 
 
@@ -21,6 +23,9 @@ class NavAdapter:
 
     Observation (float32, ``n_rays + 4``): ``lidar / max_range`` in [0, 1], the target in the robot
     frame divided by ``position_scale`` (clipped to [-2, 2]), ``cos`` and ``sin`` of the heading error.
+    With ``camera=True`` it is a dict: ``{"camera": (camera_size, camera_size, 3) uint8 from
+    state.camera, "state": the vector above}`` (SB3's ``MultiInputPolicy``); the simulator must send
+    frames of that size (the reference simulator: ``--camera-obs SIZE``), they are never resized.
     Reward: ``progress_scale * (previous distance - distance) - step_penalty``, plus
     ``reach_bonus`` on reaching and ``-collision_penalty`` on collision.
     """
@@ -34,17 +39,29 @@ class NavAdapter:
         reach_bonus: float = 10.0,
         collision_penalty: float = 10.0,
         step_penalty: float = 0.01,
+        camera: bool = False,
+        camera_size: int = 40,
     ) -> None:
         if n_rays < 1 or max_range <= 0 or position_scale <= 0:
             raise ValueError(
                 f"need n_rays >= 1, max_range > 0 and position_scale > 0, got {n_rays}, {max_range}, {position_scale}"
             )
+        if not isinstance(camera, bool) or isinstance(camera_size, bool) or not isinstance(camera_size, int):
+            raise ValueError(f"need camera true/false and camera_size an integer, got {camera!r}, {camera_size!r}")
+        if camera_size < 1:
+            raise ValueError(f"need camera_size >= 1 (pixels per side of the camera image), got {camera_size}")
         self.n_rays, self.max_range, self.position_scale = n_rays, max_range, position_scale
         self.progress_scale, self.reach_bonus = progress_scale, reach_bonus
         self.collision_penalty, self.step_penalty = collision_penalty, step_penalty
         low = np.concatenate([np.zeros(n_rays), [-2.0, -2.0, -1.0, -1.0]]).astype(np.float32)
         high = np.concatenate([np.ones(n_rays), [2.0, 2.0, 1.0, 1.0]]).astype(np.float32)
-        self.observation_space: spaces.Box = spaces.Box(low, high, dtype=np.float32)
+        self.state_space = spaces.Box(low, high, dtype=np.float32)
+        self.camera_size = camera_size
+        self.camera: ImageLayout | None = ImageLayout(camera_size, camera_size, 3, False) if camera else None
+        self.observation_space: spaces.Box | spaces.Dict = self.state_space
+        if self.camera is not None:
+            image = spaces.Box(0, 255, shape=self.camera.shape, dtype=np.uint8)
+            self.observation_space = spaces.Dict({"camera": image, "state": self.state_space})
         self.action_space: spaces.Box = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
     # ------------------------------------------------------------------ requests
@@ -64,8 +81,23 @@ class NavAdapter:
     def _state(response: Any) -> Any:
         return getattr(response, "state", response)
 
-    def observation(self, response: Any) -> np.ndarray:
-        """The observation vector of a step/reset response."""
+    def observation(self, response: Any) -> Any:
+        """The observation of a step/reset response: the vector, or ``{"camera", "state"}`` in camera mode."""
+        if self.camera is None:
+            return self._vector(response)
+        return {"camera": self._camera(self._state(response), self.camera), "state": self._vector(response)}
+
+    def _camera(self, s: Any, layout: ImageLayout) -> np.ndarray:
+        image, size = s.camera, self.camera_size
+        if int(image.height) == 0 or int(image.width) == 0:
+            raise ValueError(
+                f"NavAdapter camera mode expects a {size}x{size} image in state.camera, but the simulator sent "
+                f"none: run the reference simulator with --camera-obs {size} (extra_args), or a build that fills "
+                "NavState.camera"
+            )
+        return decode_image(image, layout, "state.camera (adapter_kwargs.camera_size)")
+
+    def _vector(self, response: Any) -> np.ndarray:
         s = self._state(response)
         lidar = np.asarray(s.lidar_ranges, dtype=np.float32).reshape(-1)
         if lidar.shape != (self.n_rays,):
@@ -75,9 +107,17 @@ class NavAdapter:
         c, si = math.cos(yaw), math.sin(yaw)
         local_x, local_y = c * dx + si * dy, -si * dx + c * dy
         error = math.atan2(local_y, local_x)
-        rel = np.clip(np.array([local_x, local_y]) / self.position_scale, -2.0, 2.0)
-        obs = np.concatenate([np.clip(lidar / self.max_range, 0.0, 1.0), rel, [math.cos(error), math.sin(error)]])
-        return obs.astype(np.float32)
+        scale = self.position_scale
+        obs = np.empty(self.n_rays + 4, dtype=np.float32)  # ufuncs into one buffer: np.clip costs more per call
+        scaled = np.divide(lidar, self.max_range, out=obs[: self.n_rays])
+        np.minimum(np.maximum(scaled, 0.0, out=scaled), 1.0, out=scaled)
+        obs[self.n_rays :] = (
+            min(max(local_x / scale, -2.0), 2.0),
+            min(max(local_y / scale, -2.0), 2.0),
+            math.cos(error),
+            math.sin(error),
+        )
+        return obs
 
     def reward(self, response: Any, previous: Any | None) -> float:
         """Progress towards the target (x ``progress_scale``) minus a step penalty, plus terminal bonuses."""

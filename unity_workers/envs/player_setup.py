@@ -48,6 +48,7 @@ def player_options(
         fixed_delta_time=spec.fixed_delta_time,
         fixed_updates_per_step=spec.fixed_updates_per_step,
         pause=spec.pause,
+        agents=spec.agents_per_instance,
         graphics=graphics,
         batchmode=spec.batchmode,
         extra_args=tuple(spec.extra_args),

@@ -25,12 +25,18 @@ from unity_workers.ros_tcp import MessageTypes, PendingCall, RosTcpBridge
 from unity_workers.ros_tcp.admission import TOKEN_ENV, new_token
 from unity_workers.ros_tcp.sending import DEFAULT_SEND_TIMEOUT_S
 from unity_workers.ros_tcp.topics import DEFAULT_MAX_TOPIC_MESSAGES
-from unity_workers.session import SimSession, SimSessionFactory, StepOutcome
+from unity_workers.session import Parameters, SimSession, SimSessionFactory, StepOutcome
+from unity_workers.spec import OWN_RESET_SRV
 
 from .adapters import StepAdapter
 from .fields import image_to_rgb
 
-__all__ = ["RosTcpSession", "RosTcpSessionFactory"]
+__all__ = ["ACCEPTED_PARAMETERS", "PARAMETER_NAMES", "PARAMETER_VALUES", "RosTcpSession", "RosTcpSessionFactory"]
+
+PARAMETER_NAMES, PARAMETER_VALUES = "parameter_names", "parameter_values"
+"""Reset-request fields carrying an episode's environment parameters (``ray_lab_interfaces`` and users' types)."""
+ACCEPTED_PARAMETERS = "accepted_parameters"
+"""Reset-response field listing the parameter names the simulator uses; checked at every player start."""
 
 logger = logging.getLogger("unity_workers.envs")
 
@@ -54,12 +60,39 @@ class RosTcpSessionFactory(SimSessionFactory):
     require_token: bool = True
     send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S  # bounds the bridge's writes other than step/reset calls
     max_topic_messages: int = DEFAULT_MAX_TOPIC_MESSAGES
+    parameter_names: tuple[str, ...] = ()  # environment parameters the run sends (checked at every start)
     _reset_fields: set[str] = field(default_factory=set, init=False)
+    _reset_reply_fields: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         self.types.resolve_service(self.step_srv)  # unknown types fail before any player starts
-        request_type = self.types.resolve_service(self.reset_srv)[0]
+        request_type, response_type = self.types.resolve_service(self.reset_srv)
         self._reset_fields = set(getattr(self.types.build(request_type), "__dataclass_fields__", {}))
+        self._reset_reply_fields = set(getattr(self.types.build(response_type), "__dataclass_fields__", {}))
+        missing = {PARAMETER_NAMES, PARAMETER_VALUES} - self._reset_fields
+        if self.parameter_names and missing:
+            raise ValueError(
+                f"environment.parameters {list(self.parameter_names)}: the reset request {self.reset_srv!r} has no "
+                f"{sorted(missing)} field(s) to carry them; use ray-lab's reset type ({OWN_RESET_SRV}) or add "
+                f"`string[] {PARAMETER_NAMES}` and `float64[] {PARAMETER_VALUES}` to your reset request"
+            )
+
+    def parameter_request(self, parameters: Parameters | None) -> dict[str, Any]:
+        """The request fields carrying ``parameters`` (none when there are none)."""
+        if not parameters:
+            return {}
+        if not {PARAMETER_NAMES, PARAMETER_VALUES} <= self._reset_fields:
+            raise ValueError(f"the reset request {self.reset_srv!r} cannot carry environment parameters")
+        names = list(parameters)
+        values = np.asarray([parameters[name] for name in names], dtype=np.float64)
+        return {PARAMETER_NAMES: names, PARAMETER_VALUES: values}
+
+    def unaccepted(self, response: Any) -> list[str]:
+        """Configured parameter names the simulator's reset response does not list as accepted."""
+        if ACCEPTED_PARAMETERS not in self._reset_reply_fields:
+            return []  # a simulator that does not report them: nothing to check
+        accepted = {str(name) for name in getattr(response, ACCEPTED_PARAMETERS)}
+        return [name for name in self.parameter_names if name not in accepted]
 
     @property
     def reset_takes_seed(self) -> bool:
@@ -69,11 +102,14 @@ class RosTcpSessionFactory(SimSessionFactory):
     def open(self, worker_index: int) -> RosTcpSession:
         """A started bridge on a free port of this node, with a fresh token unless ``require_token`` is off."""
         token = new_token() if self.require_token else None
-        bridge = RosTcpBridge(
+        return RosTcpSession(self, self.start_bridge(worker_index, token), worker_index, token)
+
+    def start_bridge(self, worker_index: int, token: str | None) -> RosTcpBridge:
+        """A bridge on a free port of this node that serves only a player sending ``token`` (any, if None)."""
+        return RosTcpBridge(
             self.types, self.host, 0, name=f"bridge-w{worker_index}", max_payload_bytes=self.max_payload_bytes,
             token=token, send_timeout_s=self.send_timeout_s, max_topic_messages=self.max_topic_messages,
         ).start()  # fmt: skip
-        return RosTcpSession(self, bridge, worker_index, token)
 
 
 class RosTcpSession(SimSession):
@@ -129,7 +165,22 @@ class RosTcpSession(SimSession):
                 f"worker {self.worker_index}: player did not register service {service!r} within {timeout_s:g} s; "
                 f"registered: {sorted(self.bridge.registered_services())}; player log: {process.log_path}"
             )
+        self._check_parameters(max(0.0, deadline - time.monotonic()))
         self._attach_ros2_graph()
+
+    def _check_parameters(self, timeout_s: float) -> None:
+        """Ask the simulator which parameters it uses (a ``reset: false`` call); unknown configured ones fail."""
+        if not self.factory.parameter_names or "reset" not in self.factory._reset_fields:
+            return
+        self._send("reset", self.factory.reset_service, {"reset": False}, max(timeout_s, 1.0))
+        response = self._receive("reset")
+        unknown = self.factory.unaccepted(response)
+        if unknown:
+            accepted = sorted(str(name) for name in getattr(response, ACCEPTED_PARAMETERS))
+            raise ValueError(
+                f"environment.parameters: the simulator behind {self.factory.reset_service!r} does not use "
+                f"{unknown}; it reports accepting {accepted}. Remove them or fix their names."
+            )
 
     def _attach_ros2_graph(self) -> None:
         if self.factory.ros2_graph == "off" or self._forwarder is not None:
@@ -164,9 +215,9 @@ class RosTcpSession(SimSession):
         self._inflight = None
         return self.bridge.wait_response(inflight[1], inflight[2])
 
-    def reset_send(self, seed: int | None, timeout_s: float) -> None:
+    def reset_send(self, seed: int | None, timeout_s: float, parameters: Parameters | None = None) -> None:
         """Send the reset request (with the seed, -1 for none, when the request type has the field)."""
-        request = dict(self.adapter.make_reset_request(seed))
+        request = {**self.adapter.make_reset_request(seed), **self.factory.parameter_request(parameters)}
         if self.factory.reset_takes_seed and self.factory.seed_field is not None:
             request[self.factory.seed_field] = -1 if seed is None else int(seed)
         self._send("reset", self.factory.reset_service, request, timeout_s)

@@ -14,48 +14,43 @@ collects it. A worker owning several envs sends to all of them first, so the sim
 
 from __future__ import annotations
 
-import logging
-import socket
-import time
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from unity_workers.launcher import PlayerDiedError, UnityProcess
+from unity_workers.launcher import UnityProcess
 from unity_workers.session import SimSession
 from unity_workers.spec import UnitySpec
 
 from .inflight import InFlight, Phase
+from .player import FAULTS, Player, RestartQuotaError
 from .player_setup import REFERENCE_SIM as REFERENCE_SIM
-from .player_setup import coerce_spec, log_stem, player_options
-from .protocols import make_session_factory
+from .player_setup import coerce_spec, log_stem
 
-__all__ = ["FAULTS", "RestartQuotaError", "UnityEnv", "log_stem"]
-
-logger = logging.getLogger("unity_workers.envs")
-
-TAIL_LINES = 20
-FAULTS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError, PlayerDiedError)
+__all__ = ["FAULTS", "RestartQuotaError", "UnityEnv", "episode_parameters", "log_stem", "zeros"]
 
 
-class RestartQuotaError(RuntimeError):
-    """An env spent its restart quota; the message names the worker, the host and the player log."""
-
-
-def _tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16384) -> str:
-    """The last ``lines`` lines of ``path`` ('' when missing or unreadable)."""
+def episode_parameters(options: Mapping[str, Any] | None) -> dict[str, float] | None:
+    """``options["parameters"]`` as name: float (``ValueError`` naming a value that is not a number)."""
+    given = (options or {}).get("parameters")
+    if not given:
+        return None
+    if not isinstance(given, Mapping):
+        raise ValueError(f"reset options['parameters'] must map names to numbers, got {given!r}")
     try:
-        with path.open("rb") as handle:
-            handle.seek(max(0, path.stat().st_size - max_bytes))
-            data = handle.read()
-    except OSError:
-        return ""
-    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
+        return {str(name): float(value) for name, value in given.items()}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"reset options['parameters'] must map names to numbers, got {dict(given)!r}") from exc
+
+
+def zeros(space: gym.Space[Any]) -> Any:
+    """An all-zero observation of ``space`` (a dict of them for a ``Dict`` space)."""
+    if isinstance(space, gym.spaces.Dict):
+        return {key: zeros(sub) for key, sub in space.spaces.items()}
+    return np.zeros(space.shape or (), dtype=space.dtype)
 
 
 class UnityEnv(gym.Env[np.ndarray, Any]):
@@ -66,7 +61,8 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
     ``env_slot`` and ``group`` name the log files (``<log_dir>/worker_<k>.log`` for the first start,
     ``worker_<k>.restart-<n>.log`` for the n-th restart); ``environment_id``
     (default: ``env_slot``) is passed as ``--environment-id`` and names the default services.
-    ``info["restarts"]`` is the restart count so far.
+    ``info["restarts"]`` is the restart count so far. ``parameter_names`` are the environment parameters
+    the run will send (``reset(options={"parameters": ...})``); each start checks the simulator uses them.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -82,6 +78,7 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
         log_dir: str | None = None,
         ros2_namespace: str | None = None,
         render_mode: str | None = None,
+        parameter_names: tuple[str, ...] = (),
         **spec_fields: Any,
     ) -> None:
         self.unity_spec = spec = coerce_spec(spec, spec_fields)
@@ -89,140 +86,61 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.worker_index, self.render_mode = int(worker_index), render_mode
         environment_id = int(env_slot if environment_id is None else environment_id)
-        namespace = ros2_namespace or spec.ros2_namespace or f"/ray_lab/{group}/worker_{self.worker_index}"
-        self.factory = make_session_factory(spec, environment_id, namespace)
-        self.options = player_options(
+        self.player = Player.for_env(
             spec,
-            log_dir=log_dir,
-            log_stem=log_stem(group, self.worker_index, env_slot),
             worker_index=self.worker_index,
+            env_slot=int(env_slot),
             environment_id=environment_id,
-            graphics=spec.graphics or render_mode == "rgb_array",
+            group=group,
+            log_dir=log_dir,
+            ros2_namespace=ros2_namespace,
+            graphics=render_mode == "rgb_array",
+            parameter_names=parameter_names,
         )
-        self.restarts = 0
-        self._starts = 0
-        self._player_options = self.options  # the options of the current (or last) player start
-        self._restart_times: deque[float] = deque()
-        self._session: SimSession | None = None
-        self._process: UnityProcess | None = None
-        self._closed = False
+        self.factory, self.options = self.player.factory, self.player.options
         self._inflight = InFlight(self.worker_index)  # what step_send/reset_send sent, until collected
-        session = self._first_launch()
+        session = self.player.start()
         self.observation_space = session.observation_space
         self.action_space = session.action_space
-        self._last_obs: np.ndarray = np.zeros(self.observation_space.shape or (), dtype=self.observation_space.dtype)
-
-    def _first_launch(self) -> SimSession:
-        """Start the first player and its session; a failure closes what started and propagates."""
-        try:
-            self._launch()
-        except BaseException:
-            self._shutdown()
-            raise
-        assert self._session is not None
-        return self._session
+        self._last_obs: Any = zeros(self.observation_space)
+        self._parameters: dict[str, float] | None = None  # of the reset in flight (sent again after a restart)
 
     # ------------------------------------------------------------------ info
     @property
     def port(self) -> int:
         """The port of the current session (what the player got as ``--ros-port``)."""
-        if self._session is None:
-            raise RuntimeError(f"worker {self.worker_index}: the env is closed")
-        return self._session.port
+        return self.player.live_session().port
 
     @property
     def session(self) -> SimSession | None:
         """The current simulator session (``None`` once closed)."""
-        return self._session
+        return self.player.session
 
     @property
     def process(self) -> UnityProcess | None:
         """The current player process (``None`` once closed)."""
-        return self._process
+        return self.player.process
+
+    @property
+    def restarts(self) -> int:
+        """Player restarts so far."""
+        return self.player.restarts
 
     @property
     def log_path(self) -> Path:
         """The log (``-logFile``) of the current player start, or of the last one once closed."""
-        return self._player_options.log_path
+        return self.player.log_path
 
     @property
     def log_paths(self) -> list[Path]:
         """The player logs of every start so far, oldest first (one per start: restarts never overwrite)."""
-        return [self.options.for_start(start).log_path for start in range(self._starts)]
-
-    # ------------------------------------------------------------------ lifecycle
-    def _launch(self) -> None:
-        """Open a session on a fresh port, start a player for it, and wait until it serves."""
-        self._session = session = self.factory.open(self.worker_index)
-        extra_args = (*self.options.extra_args, *session.player_args)
-        env = {**self.options.env, **session.player_env}
-        options = replace(self.options, start_index=self._starts, extra_args=extra_args, env=env)
-        self._starts += 1
-        self._player_options = options
-        self._process = process = UnityProcess(options)
-        process.start(session.port)
-        session.wait_ready(process, self.unity_spec.connect_timeout_s)
-        known = self.__dict__.get("observation_space")
-        if known is not None and session.observation_space != known:
-            raise RuntimeError(
-                f"worker {self.worker_index}: the restarted player reports observation space "
-                f"{session.observation_space}, expected {known}"
-            )
-
-    def _shutdown(self) -> None:
-        """Close the player (its whole process group, within `PLAYER_CLOSE_S`) and the session, if any."""
-        process, self._process = self._process, None
-        session, self._session = self._session, None
-        if process is not None:
-            process.close()  # waits up to PLAYER_CLOSE_S, as the restart budget counts
-        if session is not None:
-            session.close()
-
-    def _quota_error(self, cause: BaseException) -> RestartQuotaError:
-        text = "".join(
-            f"\n--- last {TAIL_LINES} lines of {path} ---\n{_tail(path) or '(empty)'}"
-            for path in (self._player_options.log_path, self._player_options.output_path)
-        )
-        return RestartQuotaError(
-            f"worker {self.worker_index} on host {socket.gethostname()}: Unity player restart quota exceeded "
-            f"({self.restarts} restarts, max_restarts={self.unity_spec.max_restarts}, "
-            f"max_restarts_per_minute={self.unity_spec.max_restarts_per_minute}); last fault: {cause!r}; "
-            f"player log: {self.log_path} (all starts: {', '.join(path.name for path in self.log_paths)}){text}"
-        )
+        return self.player.log_paths
 
     def _restart(self, cause: BaseException) -> None:
-        """Replace player and session after ``cause``; raises :class:`RestartQuotaError` when the quota is spent."""
-        while True:
-            if self._closed:  # closed by another thread while this call waited: start no new player
-                self._shutdown()
-                raise RuntimeError(f"worker {self.worker_index}: the env was closed during a call") from cause
-            now = time.monotonic()
-            while self._restart_times and now - self._restart_times[0] > 60.0:
-                self._restart_times.popleft()
-            spec = self.unity_spec
-            if self.restarts >= spec.max_restarts or len(self._restart_times) >= spec.max_restarts_per_minute:
-                self._shutdown()
-                raise self._quota_error(cause) from cause
-            self.restarts += 1
-            self._restart_times.append(now)
-            logger.warning(
-                "worker %d: restarting the Unity player (#%d) after %r; log of the failed player: %s",
-                self.worker_index,
-                self.restarts,
-                cause,
-                self.log_path,
-            )
-            self._shutdown()
-            try:
-                self._launch()
-                return
-            except FAULTS as exc:
-                cause = exc
+        self.player.restart(cause)
 
     def _live_session(self) -> SimSession:
-        if self._closed or self._session is None:
-            raise RuntimeError(f"worker {self.worker_index}: the env is closed")
-        return self._session
+        return self.player.live_session()
 
     # ------------------------------------------------------------------ split-phase API
     def step_send(self, action: Any) -> None:
@@ -244,16 +162,18 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
         """Send a reset and return at once; the next :meth:`reset` (with this seed) collects the answer.
 
         A step still in flight is collected and dropped first (as :meth:`reset` does).
+        ``options["parameters"]`` (name: value) are the episode's environment parameters.
         """
         if self._inflight.phase is Phase.STEP_SENT:
             self._finish_step()
         self._inflight.expect_idle("reset_send")
         super().reset(seed=seed)
+        self._parameters = episode_parameters(options)
         self._inflight.start(Phase.RESET_SENT, seed, self._send_reset(seed))
 
     def _send_reset(self, seed: int | None) -> BaseException | None:
         try:
-            self._live_session().reset_send(seed, self.unity_spec.step_timeout_s)
+            self._live_session().reset_send(seed, self.unity_spec.step_timeout_s, self._parameters)
         except FAULTS as exc:
             return exc
         return None
@@ -308,15 +228,15 @@ class UnityEnv(gym.Env[np.ndarray, Any]):
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
         """The latest camera frame (``rgb_array``), or None when the simulator has no image source."""
-        if self.render_mode != "rgb_array" or self._session is None:
+        session = self.player.session
+        if self.render_mode != "rgb_array" or session is None:
             return None
-        return self._session.render()
+        return session.render()
 
     def close(self) -> None:
         """Close player (process group) and session, dropping a call in flight; idempotent."""
-        self._closed = True
         self._inflight.take()
-        self._shutdown()
+        self.player.close()
 
     def __repr__(self) -> str:
         return (

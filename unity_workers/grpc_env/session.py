@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from unity_workers.launcher import PlayerDiedError, UnityProcess, free_port
-from unity_workers.session import SimSession, SimSessionFactory, StepOutcome
+from unity_workers.session import Parameters, SimSession, SimSessionFactory, StepOutcome
 
 from . import ray_lab_env_pb2 as pb
 from . import ray_lab_env_pb2_grpc as pb_grpc
@@ -233,8 +233,16 @@ class GrpcSession(SimSession):
         except grpc.FutureCancelledError as exc:
             raise ConnectionError(f"worker {self.worker_index}: {name} on {self.address} was cancelled") from exc
 
-    def reset_send(self, seed: int | None, timeout_s: float) -> None:
-        """Send ``Reset`` (seeded when ``seed`` is not None) with a ``timeout_s`` deadline from now."""
+    def reset_send(self, seed: int | None, timeout_s: float, parameters: Parameters | None = None) -> None:
+        """Send ``Reset`` (seeded when ``seed`` is not None) with a ``timeout_s`` deadline from now.
+
+        The gRPC protocol carries no environment parameters: asking for some is a ``ValueError``.
+        """
+        if parameters:
+            raise ValueError(
+                f"environment parameters {sorted(parameters)} need protocol `ros_tcp`; the gRPC protocol "
+                "does not carry them"
+            )
         request = pb.ResetRequest() if seed is None else pb.ResetRequest(seed=int(seed))
         self._send("Reset", self._stub.Reset, request, timeout_s)
 

@@ -17,8 +17,9 @@ def player_command(options: PlayerOptions, ros_port: int) -> list[str]:
 
     ``[build, -batchmode, -nographics, -logFile options.log_path, --ros-ip IP, --ros-port PORT,
     --environment-id ID, (--time-scale X, --sample-time X, --fixed-delta-time X,
-    --fixed-updates-per-step N, --pause when set), *extra_args]``; ``-batchmode`` is left out when
-    ``batchmode`` is off and ``-nographics`` when ``graphics`` is on (or ``batchmode`` is off).
+    --fixed-updates-per-step N, --pause when set), (--agents N when N > 1), *extra_args]``;
+    ``-batchmode`` is left out when ``batchmode`` is off and ``-nographics`` when ``graphics`` is on
+    (or ``batchmode`` is off).
     With ``options.command`` the argv starts with that prefix instead of the build path.
     """
     if not 0 < ros_port < 65536:
@@ -45,5 +46,7 @@ def player_command(options: PlayerOptions, ros_port: int) -> list[str]:
         argv += ["--fixed-updates-per-step", str(options.fixed_updates_per_step)]
     if options.pause:
         argv.append("--pause")
+    if options.agents > 1:
+        argv += ["--agents", str(options.agents)]
     argv += list(options.extra_args)
     return argv

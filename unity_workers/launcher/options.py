@@ -21,6 +21,7 @@ class PlayerOptions:
 
     The timing options (``time_scale``, ``sample_time``, ``fixed_delta_time``,
     ``fixed_updates_per_step``, ``pause``) are passed to the player only when set.
+    ``agents`` > 1 passes ``--agents N``: the player serves N agents through the batch services.
     ``graphics=True`` drops ``-nographics`` (needed when camera observations must render);
     ``batchmode=False`` opens a window (for watching with ``ray-lab play``).
 
@@ -41,6 +42,7 @@ class PlayerOptions:
     fixed_delta_time: float | None = None
     fixed_updates_per_step: int | None = None
     pause: bool = False
+    agents: int = 1
     graphics: bool = False
     batchmode: bool = True
     extra_args: tuple[str, ...] = ()
@@ -81,6 +83,8 @@ class PlayerOptions:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number > 0 when set, got {value!r}")
+        if isinstance(self.agents, bool) or not isinstance(self.agents, int) or self.agents < 1:
+            raise ValueError(f"agents must be an integer >= 1, got {self.agents!r}")
         if self.fixed_updates_per_step is not None and self.fixed_updates_per_step < 1:
             raise ValueError(f"fixed_updates_per_step must be >= 1 when set, got {self.fixed_updates_per_step}")
         if not (math.isfinite(self.connect_timeout_s) and self.connect_timeout_s > 0):

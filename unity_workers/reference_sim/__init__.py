@@ -2,8 +2,10 @@
 
 Run it as a process (``python -m unity_workers.reference_sim --ros-port PORT --environment-id N``);
 it connects to a :class:`~unity_workers.ros_tcp.RosTcpBridge`, implements ``/<env>_<N>/step`` and
-``/<env>_<N>/reset`` (``ray_lab_interfaces``) and publishes ``/<env>_<N>/scan``. Modules:
-:mod:`.nav` (the task, pure numpy), :mod:`.sim` (:class:`ReferenceSim`), :mod:`.cli` (arguments).
+``/<env>_<N>/reset`` (``ray_lab_interfaces``; the batch types with ``--agents N``) and publishes
+``/<env>_<N>/scan``. Modules: :mod:`.nav` (the task, pure numpy), :mod:`.params` (environment
+parameters), :mod:`.agents` (one agent's episode), :mod:`.batch` (batch requests), :mod:`.render`
+(cameras), :mod:`.sim` (:class:`ReferenceSim`), :mod:`.cli` (arguments), :mod:`.grpc_env` (gRPC).
 """
 
 from . import nav, sim

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from .sim import ReferenceSim, SimOptions
+from .sim import MAX_CAMERA_OBS, ReferenceSim, SimOptions
 
 __all__ = ["build_parser", "main", "parse_options"]
 
@@ -52,6 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
         "besides --step-latency-ms (for many players per machine; gRPC publishes no sensors anyway)",
     )
     p.add_argument(
+        "--agents",
+        type=int,
+        default=1,
+        metavar="N",
+        help="independent agents (episodes) in this player; N >= 2 serves the batch step/reset services "
+        "(ray_lab_interfaces/EnvironmentStepBatch, EnvironmentResetBatch); sensors are agent 0's",
+    )
+    p.add_argument(
+        "--camera-obs",
+        type=int,
+        default=None,
+        metavar="SIZE",
+        help="fill every state's camera with a SIZE x SIZE rgb8 egocentric view (walls, robot, target)",
+    )
+    p.add_argument(
         "--protocol",
         choices=("ros_tcp", "grpc"),
         default="ros_tcp",
@@ -79,6 +94,10 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[SimOptions, argpar
     for flag in ("crash_after_steps", "hang_after_steps"):
         if getattr(ns, flag) is not None and getattr(ns, flag) < 0:
             parser.error(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(ns, flag)}")
+    if ns.agents < 1:
+        parser.error(f"--agents must be >= 1, got {ns.agents}")
+    if ns.camera_obs is not None and not 1 <= ns.camera_obs <= MAX_CAMERA_OBS:
+        parser.error(f"--camera-obs must be in 1..{MAX_CAMERA_OBS} pixels, got {ns.camera_obs}")
     time_scale = ns.time_scale
     if time_scale is None and ns.sample_time is not None:  # as the seed's Unity builds derive it
         time_scale = ns.sample_time / ns.fixed_delta_time / ns.fixed_updates_per_step
@@ -97,6 +116,8 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[SimOptions, argpar
         connect_timeout_s=ns.connect_timeout,
         graphics=not ns.nographics,
         light=ns.light,
+        agents=ns.agents,
+        camera_obs=ns.camera_obs,
     )
     return options, ns, unknown
 

@@ -51,7 +51,10 @@ class ReferenceNavGymEnv(gym.Env[np.ndarray, np.ndarray]):
             fixed_delta_time=options.fixed_delta_time, fixed_updates_per_step=options.fixed_updates_per_step
         )
         self.adapter = NavAdapter(n_rays=self.cfg.n_rays, max_range=self.cfg.max_range)
-        self.observation_space = self.adapter.observation_space
+        space = self.adapter.observation_space
+        if not isinstance(space, gym.spaces.Box):  # the adapter without a camera observes a vector
+            raise TypeError(f"the gRPC reference sim observes the nav vector, not {space}")
+        self.observation_space = space
         self.action_space = self.adapter.action_space
         self._rng = np.random.default_rng(options.seed)
         self.state = nav.reset(self._rng, self.cfg)
@@ -137,6 +140,12 @@ def run_grpc(options: SimOptions) -> int:
     except ImportError as exc:
         logger.error("cannot serve over gRPC: %s", exc)
         return BIND_FAILED_EXIT_CODE
+    if options.agents > 1 or options.camera_obs is not None:
+        logger.warning(
+            "--agents %d and --camera-obs %s are ignored over gRPC: one agent, vector observations",
+            options.agents,
+            options.camera_obs,
+        )
     env = ReferenceNavGymEnv(options)
     try:
         server = serve(env, options.ros_ip, options.ros_port, env_name=options.namespace, token=token_from_env())

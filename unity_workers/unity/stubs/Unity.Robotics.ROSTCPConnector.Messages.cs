@@ -76,4 +76,24 @@ namespace RosMessageTypes.Sensor
         public override string RosMessageName { get { throw null; } }
         public override void SerializeTo(MessageSerializer serializer) { throw null; }
     }
+
+    public class ImageMsg : Message
+    {
+        public const string k_RosMessageName = "sensor_msgs/Image";
+        public Std.HeaderMsg header;
+        public uint height;
+        public uint width;
+        public string encoding;
+        public byte is_bigendian;
+        public uint step;
+        public byte[] data;
+
+        // The default constructor gives an empty image (0 x 0, encoding "", no data).
+        public ImageMsg() { throw null; }
+        public ImageMsg(Std.HeaderMsg header, uint height, uint width, string encoding, byte is_bigendian, uint step,
+            byte[] data) { throw null; }
+
+        public override string RosMessageName { get { throw null; } }
+        public override void SerializeTo(MessageSerializer serializer) { throw null; }
+    }
 }

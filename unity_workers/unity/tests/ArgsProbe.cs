@@ -31,6 +31,7 @@ static class ArgsProbe
         Console.WriteLine("fixed_delta_time=" + Show(args.FixedDeltaTime));
         Console.WriteLine("fixed_updates_per_step=" + Show(args.FixedUpdatesPerStep));
         Console.WriteLine("pause=" + (args.Pause ? "true" : "false"));
+        Console.WriteLine("agents=" + Show(args.Agents));
         // The time scale a scene with the defaults 0.02 s x 5 would use.
         float fixedDeltaTime = args.FixedDeltaTime ?? 0.02f;
         int fixedUpdatesPerStep = args.FixedUpdatesPerStep ?? 5;

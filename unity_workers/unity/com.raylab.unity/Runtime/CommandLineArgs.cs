@@ -4,7 +4,7 @@
 //
 //   <build> [-batchmode [-nographics]] -logFile <path> --ros-ip <ip> --ros-port <port>
 //           --environment-id <id> [--time-scale <x>] [--sample-time <s>] [--fixed-delta-time <s>]
-//           [--fixed-updates-per-step <n>] [--pause] [extra args...]
+//           [--fixed-updates-per-step <n>] [--pause] [--agents <n>] [extra args...]
 //
 // Unity handles its own single-dash flags (-batchmode, -nographics, -logFile); this parser ignores
 // them and every other argument it does not know, as the Python reference simulator does.
@@ -51,6 +51,9 @@ namespace RayLab
 
         /// <summary>--pause: freeze Time.timeScale at 0, so only step requests move the scene.</summary>
         public bool Pause { get; private set; }
+
+        /// <summary>--agents (agents this player serves; 2 or more: the batch services), when given.</summary>
+        public int? Agents { get; private set; }
 
         readonly List<string> m_Errors = new List<string>();
         readonly List<string> m_Ignored = new List<string>();
@@ -135,6 +138,7 @@ namespace RayLab
                 case "--sample-time":
                 case "--fixed-delta-time":
                 case "--fixed-updates-per-step":
+                case "--agents":
                     return true;
                 default:
                     return false;
@@ -174,6 +178,9 @@ namespace RayLab
                     break;
                 case "--fixed-updates-per-step":
                     FixedUpdatesPerStep = ParseInt(flag, value, 1, int.MaxValue, "an integer >= 1");
+                    break;
+                case "--agents":
+                    Agents = ParseInt(flag, value, 1, int.MaxValue, "an integer >= 1");
                     break;
             }
         }

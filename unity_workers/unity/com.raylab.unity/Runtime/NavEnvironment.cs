@@ -10,8 +10,14 @@
 // Scene set-up: a kinematic Rigidbody robot, a target Transform, walls with colliders on the
 // "obstacles" layers (the robot's and the target's colliders on other layers), this component and
 // RayLabConnection on one GameObject.
+//
+// Environment parameters, as in the reference simulator: target_distance (metres: the target spawns
+// exactly this far from the robot, in a random direction that keeps it in the spawn area),
+// success_radius (metres) and max_steps; a reset without them uses the Inspector values. The scene
+// holds one agent and sends no camera image (NavState.camera stays empty).
 
 using System;
+using System.Collections.Generic;
 using RosMessageTypes.BuiltinInterfaces;
 using RosMessageTypes.RayLabInterfaces;
 using RosMessageTypes.Sensor;
@@ -48,7 +54,14 @@ namespace RayLab
         [Tooltip("Also publish the lidar as sensor_msgs/LaserScan on /<env>_<id>/scan before every answer.")]
         [SerializeField] bool publishScan = true;
 
+        static readonly string[] k_Parameters = { "max_steps", "success_radius", "target_distance" };
+        const int k_RobotTries = 1000;   // robot positions tried for a target_distance
+        const int k_DirectionTries = 64; // target directions tried from each
+
         float m_X, m_Y, m_Yaw;         // robot pose, arena frame
+        float m_SuccessRadius;         // this episode's values: the Inspector's unless a parameter set them
+        int m_MaxSteps;
+        float? m_TargetDistance;
         float m_Linear, m_YawRate;     // the current action, clipped
         float m_Height;                // robot pivot height (Unity y), kept from the scene
         bool m_Collided, m_Reached;
@@ -97,7 +110,40 @@ namespace RayLab
                 return;
             m_Collided = Physics.CheckSphere(ToUnity(m_X, m_Y), collisionMargin, obstacles,
                                              QueryTriggerInteraction.Ignore);
-            m_Reached = DistanceToTarget() < successRadius;
+            m_Reached = DistanceToTarget() < m_SuccessRadius;
+        }
+
+        protected override IEnumerable<string> AcceptedParameters { get { return k_Parameters; } }
+
+        protected override void ApplyParameters(IReadOnlyDictionary<string, double> parameters)
+        {
+            m_SuccessRadius = successRadius;
+            m_MaxSteps = maxSteps;
+            m_TargetDistance = null;
+            double value;
+            float diagonal = 2f * Mathf.Sqrt(2f) * (arenaHalfSize - spawnMargin);
+            if (parameters.TryGetValue("success_radius", out value))
+            {
+                if (value > 0)
+                    m_SuccessRadius = (float)value;
+                else
+                    Debug.LogError("ray-lab: success_radius must be > 0, got " + value + "; using " + successRadius);
+            }
+            if (parameters.TryGetValue("max_steps", out value))
+            {
+                if (value >= 1 && value <= int.MaxValue && Math.Floor(value) == value)
+                    m_MaxSteps = (int)value;
+                else
+                    Debug.LogError("ray-lab: max_steps must be a whole number >= 1, got " + value + "; using " + maxSteps);
+            }
+            if (parameters.TryGetValue("target_distance", out value))
+            {
+                if (value > 0 && value < diagonal)
+                    m_TargetDistance = (float)value;
+                else
+                    Debug.LogError("ray-lab: target_distance must be > 0 and below the spawn area's diagonal " +
+                                   diagonal + " m, got " + value + "; ignored");
+            }
         }
 
         protected override void ResetScene()
@@ -107,12 +153,15 @@ namespace RayLab
             m_Y = UnityEngine.Random.Range(-lim, lim);
             m_Yaw = UnityEngine.Random.Range(-Mathf.PI, Mathf.PI);
             float tx = 0f, ty = 0f;
-            for (int attempt = 0; attempt < 1000; attempt++)
+            if (!m_TargetDistance.HasValue || !PlaceTargetAt(m_TargetDistance.Value, lim, out tx, out ty))
             {
-                tx = UnityEngine.Random.Range(-lim, lim);
-                ty = UnityEngine.Random.Range(-lim, lim);
-                if (Distance(m_X, m_Y, tx, ty) >= minSpawnDistance)
-                    break;
+                for (int attempt = 0; attempt < 1000; attempt++)
+                {
+                    tx = UnityEngine.Random.Range(-lim, lim);
+                    ty = UnityEngine.Random.Range(-lim, lim);
+                    if (Distance(m_X, m_Y, tx, ty) >= minSpawnDistance)
+                        break;
+                }
             }
             m_Linear = m_YawRate = 0f;
             m_Collided = m_Reached = false;
@@ -125,7 +174,7 @@ namespace RayLab
             Vector3 t = target.position;
             return new NavStateMsg(
                 Lidar(), m_X, m_Y, m_Yaw, t.x, t.z, DistanceToTarget(),
-                m_Collided, m_Reached, StepCount >= maxSteps, StepCount);
+                m_Collided, m_Reached, StepCount >= m_MaxSteps, StepCount, new ImageMsg());
         }
 
         protected override void RegisterTopics(ROSConnection ros)
@@ -149,6 +198,29 @@ namespace RayLab
         }
 
         // ------------------------------------------------------------------ helpers
+
+        /// <summary>A target distance metres from the robot inside [-lim, lim]^2: the first of k_DirectionTries
+        /// random directions that fits, else a new robot position (up to k_RobotTries); false (logged) when
+        /// none fits, and the caller places the target as without the parameter.</summary>
+        bool PlaceTargetAt(float distance, float lim, out float tx, out float ty)
+        {
+            for (int robotTry = 0; robotTry < k_RobotTries; robotTry++)
+            {
+                for (int direction = 0; direction < k_DirectionTries; direction++)
+                {
+                    float angle = UnityEngine.Random.Range(-Mathf.PI, Mathf.PI);
+                    tx = m_X + distance * Mathf.Cos(angle);
+                    ty = m_Y + distance * Mathf.Sin(angle);
+                    if (Math.Abs(tx) <= lim && Math.Abs(ty) <= lim)
+                        return true;
+                }
+                m_X = UnityEngine.Random.Range(-lim, lim);
+                m_Y = UnityEngine.Random.Range(-lim, lim);
+            }
+            Debug.LogError("ray-lab: no target " + distance + " m from the robot fits in the spawn area; target_distance ignored");
+            tx = ty = 0f;
+            return false;
+        }
 
         /// <summary>Distances to the obstacles along each ray, counter-clockwise from the heading,
         /// capped at maxRange (NavState.lidar_ranges).</summary>
