@@ -1,16 +1,28 @@
-"""`ray-lab` command line: `train`, `play` and `sweep` (also as `python -m ray_lab`)."""
+"""`ray-lab` command line: `train`, `check`, `play`, `export`, `sweep` and `submit` (also as `python -m ray_lab`)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from ray_lab.cli.errors import print_config_error
+from ray_lab.cli.export import add_export_args
 from ray_lab.cli.upload_check import DEFAULT_MAX_UPLOAD_MIB, parse_upload_mib
 from ray_lab.config.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+
+DISTRIBUTION = "ray-lab"  # [project] name in pyproject.toml
+
+
+def version() -> str:
+    """The installed package's version (`unknown` when run from a tree that was never installed)."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _add_config_args(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -36,9 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ray-lab",
         description="Train Stable-Baselines3 agents on Ray env-worker actors from a YAML config.",
     )
+    parser.add_argument("--version", action="version", version=f"{DISTRIBUTION} {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_train_args(commands.add_parser("train", help="train an agent"))
+    check = commands.add_parser(
+        "check", help="check a config as train would (env, pretrained model, resources) and print its plan; no training"
+    )
+    _add_config_args(check, required=True)
     _add_play_args(commands.add_parser("play", help="replay a trained model over the seeded evaluation episodes"))
+    add_export_args(commands.add_parser("export", help="write a run's model as an ONNX policy (ray-lab[export])"))
     _add_sweep_args(commands.add_parser("sweep", help="tune hyperparameters with Ray Tune from a sweep spec"))
     _add_submit_args(commands.add_parser("submit", help="check a config or sweep spec here, then run it as a Ray job"))
     return parser
@@ -101,6 +119,14 @@ def run_command(args: argparse.Namespace) -> int:
             from ray_lab.cli.train import run_train
 
             return run_train(args.config, args.overrides, args.resume)
+        if args.command == "check":
+            from ray_lab.cli.check import run_check
+
+            return run_check(args.config, args.overrides)
+        if args.command == "export":
+            from ray_lab.cli.export import run_export
+
+            return run_export(args)
         if args.command == "sweep":
             from ray_lab.cli.sweep import run_sweep
 

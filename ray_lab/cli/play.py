@@ -91,7 +91,7 @@ def run_play(args: argparse.Namespace) -> int:
         env.close()
         raise
     load_pretrained_vecnormalize(env, model_zip)
-    model = resolve_algorithm(config.training.algorithm).load(model_zip, device="cpu")
+    model = resolve_algorithm(config.training.algorithm).load(model_zip, device="cpu", env=env)  # HER needs the env
     frames: list[Any] = []
     try:  # the evaluation rounds' seeded-episode loop, one env: episode i starts from reset(seed=eval.seed + i)
         results = run_seeded_episodes(

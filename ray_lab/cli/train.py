@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ray_lab.cli.errors import print_config_error
 from ray_lab.config.errors import CONFIG_ERROR_EXIT_CODE, ConfigError
+from ray_lab.config.loader import ParsedConfig
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.learner.experiment import check_experiment, parse_config, preflight
 from ray_lab.tracking.run_dir import RunLayout, prepare_run
@@ -42,6 +43,30 @@ def _resume_preflight(config: ExperimentConfig, source: str) -> None:
     preflight(checked, source)
 
 
+def check_before_launch(
+    parsed: ParsedConfig, path: Path, checkpoint: Path | None = None
+) -> tuple[ExperimentConfig, Path | None]:
+    """What `train` checks before its run folder exists (`ray-lab check` too): the semantic checks, then the
+    preflight (one env built here, the pretrained model resolved and checked; resuming, `checkpoint` replaces it).
+
+    Returns the checked config and the model to start from (None for a fresh policy). Raises ConfigError.
+    """
+    config = check_experiment(parsed)
+    if checkpoint is not None:
+        _resume_preflight(config, str(path))
+        return config, checkpoint
+    return config, preflight(config, str(path))
+
+
+def print_checked_config(config: ExperimentConfig, title: str) -> None:
+    """The resolved config under `title`, with how the env count comes about (as `train` and `check` print it)."""
+    from ray_lab.learner.plan import plan_training
+    from ray_lab.tracking.console import print_config
+
+    counts = plan_training(config, 0).train.count_envs()  # GPUs change the learner's device, not the counts
+    print_config(config.model_dump(mode="json"), title=f"{title} ({counts})")
+
+
 def run_train(config_path: str | None, overrides: Sequence[str], resume: str | None = None) -> int:
     """Train once, or continue the run folder `resume` in place; returns the exit code.
 
@@ -54,10 +79,7 @@ def run_train(config_path: str | None, overrides: Sequence[str], resume: str | N
     local = not os.environ.get("RAY_ADDRESS")  # a Ray of our own: the learner runs in this process
     ray_start = RayStart.begin()  # Ray's daemons come up (seconds) while the checks import SB3 and torch
     try:
-        config = check_experiment(parsed)
-        if checkpoint is not None:
-            _resume_preflight(config, str(path))
-        pretrained = checkpoint or preflight(config, str(path))
+        config, pretrained = check_before_launch(parsed, path, checkpoint)
     except ConfigError as exc:
         print_config_error(exc)  # at once: stopping the Ray that was starting takes seconds
         ray_start.abandon()
@@ -91,13 +113,10 @@ def _train_checked(
 ) -> int:
     """Train the checked `config` (resuming from `checkpoint` in `run_dir` when given); returns the exit code."""
     from ray_lab.learner.actor import run_training
-    from ray_lab.learner.plan import plan_training
-    from ray_lab.tracking.console import print_config
     from ray_lab.tracking.progress import print_summary
 
     title = f"ray-lab train --resume {run_dir} (from {checkpoint.name})" if checkpoint else f"ray-lab train: {path}"
-    counts = plan_training(config, 0).train.count_envs()  # GPUs change the learner's device, not the counts
-    print_config(config.model_dump(mode="json"), title=f"{title} ({counts})")
+    print_checked_config(config, title)
     run_dir, opening = _start(config, local, ray_start, run_dir)
     try:
         summary = run_training(

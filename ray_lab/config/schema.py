@@ -21,6 +21,7 @@ from ray_lab.config.parameters import (
     lesson_tables,
 )
 from ray_lab.config.validation_errors import keyed_error
+from ray_lab.config.wrappers import WRAPPERS_HELP, WrapperSpec
 from unity_workers.spec import UnitySpec
 
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
@@ -69,6 +70,12 @@ class EnvironmentSection(Section):
         "CartPole-v1", min_length=1, description="Gymnasium env id (`module:EnvId` imports a module first)."
     )
     env_config: dict[str, Any] | None = Field(None, description="Keyword arguments passed to `gymnasium.make`.")
+    eval_env_kwargs: dict[str, Any] | None = Field(
+        None,
+        description="Keyword arguments for evaluation envs only (eval rounds and `ray-lab play`), merged over "
+        "`env_config` key by key; training envs never see them.",
+    )
+    wrappers: list[WrapperSpec] = Field(default_factory=list, description=WRAPPERS_HELP)
     render_mode: Literal["rgb_array", "human"] | None = Field(
         None,
         description="Render mode of the envs; videos need `rgb_array` (set automatically when recording).",
@@ -103,6 +110,14 @@ class EnvironmentSection(Section):
     def _unity_id(self) -> EnvironmentSection:
         if self.unity is not None and "id" not in self.model_fields_set:
             object.__setattr__(self, "id", self.unity.display_name)  # names run folders and W&B groups
+        return self
+
+    @model_validator(mode="after")
+    def _one_monitor(self) -> EnvironmentSection:
+        for i, spec in enumerate(self.wrappers):
+            if self.monitor and spec.records_episodes():
+                raise keyed_error(f"wrappers.{i}.class", "`monitor: true` records episode statistics already; "
+                                  "drop this wrapper or set `environment.monitor: false`")  # fmt: skip
         return self
 
     @model_validator(mode="after")
@@ -191,8 +206,15 @@ class TrainingSection(Section):
     use_wandb: bool = Field(True, description="Log to Weights & Biases (offline when no API key is configured).")
     algorithm_parameters: dict[str, Any] = Field(
         default_factory=dict,
-        description="Keyword arguments of the SB3 algorithm (checked against its signature). "
-        "`learning_rate`, `clip_range` and `clip_range_vf` accept linear schedules `lin_<start>`.",
+        description="Keyword arguments of the SB3 algorithm (checked against its signature). Every key SB3 "
+        "takes a schedule for (`learning_rate`; PPO's `clip_range`, `clip_range_vf`; ARS's `delta_std`) accepts "
+        "`lin_<start>` (to 0), `lin_<start>_<end>` or `exp_<start>_<end>` (geometric, both > 0); a schedule on "
+        "any other key is an error. Objects from YAML, checked when the config loads: `action_noise: {type: "
+        "ornstein_uhlenbeck, sigma: 0.1, theta: 0.15, dt: 0.01}` or `{type: normal, sigma: 0.1}` (off-policy, Box "
+        "actions), `replay_buffer_class` (`HerReplayBuffer`, `ReplayBuffer`, `DictReplayBuffer` or a dotted path) "
+        "with `replay_buffer_kwargs` (HER: `{n_sampled_goal: 4, goal_selection_strategy: future}`, or final, "
+        "episode; a goal-conditioned Dict env with `compute_reward`), `policy_kwargs: {optimizer_class: AdamW, "
+        "optimizer_kwargs: {weight_decay: 0.01}}` (a `torch.optim` name; `lr` comes from `learning_rate`).",
     )
     architecture: ArchitectureSection = Field(default_factory=ArchitectureSection)  # type: ignore[arg-type]
     training: TrainingLoopSection = Field(default_factory=TrainingLoopSection)  # type: ignore[arg-type]

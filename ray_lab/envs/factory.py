@@ -13,11 +13,14 @@ from gymnasium.wrappers import RecordEpisodeStatistics
 
 from ray_lab.config.parameters import lesson_tables
 from ray_lab.config.schema import EnvironmentSection
+from ray_lab.config.wrappers import WrapperSpec, apply_wrappers
 from ray_lab.envs.parameters import EnvParameters, ParameterWrapper
 from ray_lab.workers.assignment import EnvAssignment
 from unity_workers.ros2.names import sanitize_token
 from unity_workers.spec import UnitySpec
 
+EVAL_GROUPS = ("eval", "play")
+"""Groups whose envs take `environment.eval_env_kwargs` over `env_config`."""
 HEADLESS_ENV = {"SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
 
 
@@ -39,6 +42,9 @@ class UnityPlacement:
 class EnvFactory:
     """Builds one environment: `gymnasium.make(env_id, **env_kwargs)` or a `UnityEnv`, optionally monitored.
 
+    The chain, innermost first: the env, `wrappers` (`environment.wrappers`, in order), the
+    `ParameterWrapper` of environment parameters, then monitoring. User wrappers sit right around the
+    env so that parameters and episode statistics see the wrapped episodes (a `TimeLimit`'s lengths).
     Instances are plain data, so they pickle cheaply to env workers on any node. Monitoring is
     gymnasium's `RecordEpisodeStatistics`, which puts `info["episode"] = {"r", "l", "t"}` at each
     episode's end exactly where SB3 reads it (as SB3's `Monitor` does) without importing
@@ -52,6 +58,7 @@ class EnvFactory:
     unity: UnitySpec | None = None
     placement: UnityPlacement | None = None
     parameters: EnvParameters | None = None  # set by `with_parameters`: drawn and sent at every reset
+    wrappers: tuple[WrapperSpec, ...] = ()
 
     def __call__(self) -> gym.Env:
         import ray_lab.envs  # noqa: F401  (registers ray_lab/* ids inside the worker process)
@@ -61,6 +68,7 @@ class EnvFactory:
             for name, value in HEADLESS_ENV.items():
                 os.environ.setdefault(name, value)
         env = self._make_unity() if self.unity is not None else self._make_gym()
+        env = apply_wrappers(env, self.wrappers)
         if self.parameters is not None:
             env = ParameterWrapper(env, self.parameters)
         return RecordEpisodeStatistics(env) if self.monitor else env
@@ -107,9 +115,11 @@ def make_env_factories(
 ) -> list[Callable[[], gym.Env]]:
     """One factory per env of `assignment` (the training plan's), in global env order.
 
-    Render mode and Monitor may be overridden. Simulator-backed envs (`environment.unity`) learn
-    their worker, slot, group and log folder, so worker k's player logs to `<log_dir>/worker_<k>.log`;
-    with several agents per instance, the envs of one player learn which agent of it they are.
+    Render mode and Monitor may be overridden. Envs of the `eval` and `play` groups take
+    `env.eval_env_kwargs` merged over `env.env_config`; every group gets `env.wrappers`.
+    Simulator-backed envs (`environment.unity`) learn their worker, slot, group and log folder, so
+    worker k's player logs to `<log_dir>/worker_<k>.log`; with several agents per instance, the envs
+    of one player learn which agent of it they are.
     """
     slots = assignment.slots()
     unity = env.unity
@@ -117,10 +127,11 @@ def make_env_factories(
         unity = unity.model_copy(update={"agents_per_instance": assignment.agents_per_instance})
     base = EnvFactory(
         env_id=env.id,
-        env_kwargs=dict(env.env_config or {}),
+        env_kwargs=group_env_kwargs(env, group),
         render_mode=render_mode if render_mode is not None else env.render_mode,
         monitor=env.monitor if monitor is None else monitor,
         unity=unity,
+        wrappers=tuple(env.wrappers),
     )
     if unity is None:
         return [base] * len(slots)
@@ -133,6 +144,14 @@ def make_env_factories(
         placement = UnityPlacement(worker, slot // k, instance, group, log_dir, namespace, agent, k)
         factories.append(dataclasses.replace(base, placement=placement))
     return factories
+
+
+def group_env_kwargs(env: EnvironmentSection, group: str) -> dict[str, Any]:
+    """The `gymnasium.make` kwargs of `group`'s envs: `env_config`, with `eval_env_kwargs` over it for eval/play."""
+    kwargs = dict(env.env_config or {})
+    if group in EVAL_GROUPS:
+        kwargs.update(env.eval_env_kwargs or {})
+    return kwargs
 
 
 def with_parameters(

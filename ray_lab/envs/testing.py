@@ -1,8 +1,9 @@
 """Small deterministic environments for tests and benchmarks only (the product never imports this module).
 
 Registered ids: ``ray_lab/Sleep-v0`` (:class:`SleepEnv`), ``ray_lab/Counter-v0``
-(:class:`CounterEnv`), ``ray_lab/Spaces-v0`` (:class:`SpacesEnv`) and ``ray_lab/Target-v0``
-(:class:`TargetEnv`, driven by reset parameters). In a process that has not
+(:class:`CounterEnv`), ``ray_lab/Spaces-v0`` (:class:`SpacesEnv`), ``ray_lab/Target-v0``
+(:class:`TargetEnv`, driven by reset parameters) and ``ray_lab/Goal-v0``
+(:class:`GoalEnv`, goal-conditioned for HER). In a process that has not
 imported this module (a Ray worker), use ``gym.make("ray_lab.envs.testing:ray_lab/Sleep-v0")``,
 which imports it first. Every class is defined at
 module level so that factories such as ``functools.partial(SpacesEnv, "dict")`` pickle to Ray
@@ -275,6 +276,63 @@ class TargetEnv(gym.Env):
         return np.array([self.position, self.target], dtype=np.float32)
 
 
+class MarkStep(gym.Wrapper):
+    """Scales rewards by ``scale`` and sets ``info["mark"] = mark`` at every step (``environment.wrappers`` tests)."""
+
+    def __init__(self, env: gym.Env, mark: str, scale: float = 1.0) -> None:
+        super().__init__(env)
+        self.mark = mark
+        self.scale = scale
+
+    def step(self, action: Any) -> tuple[ObsType, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, float(reward) * self.scale, terminated, truncated, {**info, "mark": self.mark}
+
+
+class GoalEnv(gym.Env):
+    """A goal-conditioned point (for HER): move a point in the unit square onto a goal.
+
+    Observations are a Dict of ``observation`` (the position), ``achieved_goal`` (the position) and
+    ``desired_goal`` (the goal, drawn from the seeded RNG at reset); the action moves the point by
+    ``0.1 * action``. The reward is sparse, as HER's :meth:`compute_reward` recomputes it: 0 within
+    ``tolerance`` of the goal, else -1. Episodes are truncated after ``max_steps``.
+    """
+
+    def __init__(self, max_steps: int = 20, tolerance: float = 0.1) -> None:
+        box = spaces.Box(low=0.0, high=1.0, shape=(2,), dtype=np.float32)
+        self.observation_space = spaces.Dict({"observation": box, "achieved_goal": box, "desired_goal": box})
+        self.action_space = spaces.Box(low=-1.0, high=1.0, shape=(2,), dtype=np.float32)
+        self.max_steps, self.tolerance = max_steps, tolerance
+        self.position = np.zeros(2, dtype=np.float32)
+        self.goal = np.zeros(2, dtype=np.float32)
+        self.t = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.position = self.np_random.uniform(0.0, 1.0, 2).astype(np.float32)
+        self.goal = self.np_random.uniform(0.0, 1.0, 2).astype(np.float32)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action: Any) -> tuple[ObsType, float, bool, bool, dict[str, Any]]:
+        move = 0.1 * np.clip(np.asarray(action, dtype=np.float32), -1.0, 1.0)
+        self.position = np.clip(self.position + move, 0.0, 1.0).astype(np.float32)
+        self.t += 1
+        reward = float(self.compute_reward(self.position, self.goal, {}))
+        return self._obs(), reward, False, self.t >= self.max_steps, {"is_success": reward == 0.0}
+
+    def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
+        """0 where ``achieved_goal`` is within ``tolerance`` of ``desired_goal``, else -1 (batched on the last axis)."""
+        distance = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
+        return -(distance > self.tolerance).astype(np.float32)
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        position = self.position.copy()
+        return {"observation": position, "achieved_goal": position.copy(), "desired_goal": self.goal.copy()}
+
+
 def monitored_spaces_env(space: str = "box", episode_length: int = 4) -> gym.Env:
     """A :class:`SpacesEnv` wrapped in SB3's ``Monitor`` (for wrapper-chain tests)."""
     from stable_baselines3.common.monitor import Monitor
@@ -291,3 +349,4 @@ _register("ray_lab/Sleep-v0", f"{__name__}:SleepEnv")
 _register("ray_lab/Counter-v0", f"{__name__}:CounterEnv")
 _register("ray_lab/Spaces-v0", f"{__name__}:SpacesEnv")
 _register("ray_lab/Target-v0", f"{__name__}:TargetEnv")
+_register("ray_lab/Goal-v0", f"{__name__}:GoalEnv")

@@ -13,6 +13,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.preprocessing import is_image_space
 
+from ray_lab.learner.schedules import is_schedule_text, parse_schedule
 from ray_lab.models.errors import RegistryError, did_you_mean
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "default_policy",
     "is_off_policy",
     "resolve_algorithm",
+    "schedule_parameter_names",
+    "schedule_problems",
 ]
 
 ALGORITHMS: Mapping[str, type[BaseAlgorithm]] = MappingProxyType(
@@ -111,6 +114,38 @@ def algorithm_parameter_problems(cls: type[BaseAlgorithm], params: Mapping[str, 
         elif key not in accepted and not takes_any:
             hint = did_you_mean(str(key), accepted) or f" (accepted: {', '.join(sorted(accepted))})"
             problems.append((key, f"unknown hyperparameter '{key}' for {cls.__name__}{hint}"))
+    return problems
+
+
+def schedule_parameter_names(cls: type[BaseAlgorithm]) -> set[str]:
+    """Constructor arguments of ``cls`` that take a schedule: those annotated as taking a callable
+    (``learning_rate`` everywhere, ``clip_range``/``clip_range_vf`` in PPO, ``delta_std`` in ARS)."""
+    return {
+        p.name
+        for p in _init_parameters(cls)
+        if p.name in algorithm_parameter_names(cls) and "Callable" in str(p.annotation)
+    }
+
+
+def schedule_problems(cls: type[BaseAlgorithm], params: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(name, problem) for each schedule in ``params`` that ``cls`` cannot take: an unreadable value on a
+    key that takes a schedule, or a ``lin_``/``exp_`` schedule on a key that does not."""
+    takes = schedule_parameter_names(cls)
+    problems: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if key in takes and value is not None:
+            try:
+                parse_schedule(value, key)
+            except ValueError as exc:
+                problems.append((key, str(exc)))
+        elif is_schedule_text(value):
+            problems.append(
+                (
+                    key,
+                    f"{key} does not take a schedule in {cls.__name__}; give a number, or put schedules on: "
+                    f"{', '.join(sorted(takes))}",
+                )
+            )
     return problems
 
 

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
@@ -23,7 +24,9 @@ from stable_baselines3.common.vec_env import (
 
 from ray_lab.config.schema import ExperimentConfig
 from ray_lab.envs.factory import make_env_factories, with_parameters
-from ray_lab.learner.algorithms import default_policy, resolve_algorithm
+from ray_lab.learner.algorithms import default_policy, resolve_algorithm, schedule_parameter_names
+from ray_lab.learner.buffers import check_goal_space, resolve_replay_buffer_class
+from ray_lab.learner.noise import build_action_noise
 from ray_lab.learner.plan import TrainingPlan, WorkerGroupPlan, group_env_factories, train_env_factories
 from ray_lab.learner.policy_kwargs import architecture_policy_kwargs
 from ray_lab.learner.schedules import apply_schedules
@@ -129,7 +132,9 @@ def build_local_env(
 def build_model(config: ExperimentConfig, env: VecEnv, device: str, pretrained: Path | None) -> BaseAlgorithm:
     """A new SB3 model from the config, or the pretrained one continuing with this config's hyperparameters."""
     algo = resolve_algorithm(config.training.algorithm)
-    params = apply_schedules(dict(config.training.algorithm_parameters))
+    params = object_parameters(
+        apply_schedules(dict(config.training.algorithm_parameters), schedule_parameter_names(algo)), env
+    )
     policy = params.pop("policy", None) or default_policy(algo, env.observation_space)
     extra = params.pop("policy_kwargs", None)
     policy_kwargs = architecture_policy_kwargs(config.training.architecture, algo, extra)
@@ -137,6 +142,17 @@ def build_model(config: ExperimentConfig, env: VecEnv, device: str, pretrained: 
     if pretrained is not None:
         return algo.load(pretrained, env=env, **common, **params)
     return algo(policy, env, policy_kwargs=policy_kwargs or None, **common, **params)
+
+
+def object_parameters(params: dict[str, Any], env: VecEnv | gym.Env) -> dict[str, Any]:
+    """``params`` with the YAML forms of object hyperparameters (checked when the config loaded) made into
+    objects: ``action_noise`` sized to the env's action space, ``replay_buffer_class`` by name to the class."""
+    if params.get("action_noise") is not None:
+        params["action_noise"] = build_action_noise(params["action_noise"], env.action_space)
+    if params.get("replay_buffer_class") is not None:
+        params["replay_buffer_class"] = resolve_replay_buffer_class(params["replay_buffer_class"])
+        check_goal_space(params["replay_buffer_class"], env.observation_space)
+    return params
 
 
 def load_pretrained_vecnormalize(env: VecEnv, pretrained: Path) -> bool:

@@ -18,8 +18,7 @@ KeyedProblem = tuple[str, str]
 def _check_algorithm(config: ExperimentConfig) -> tuple[type[Any] | None, list[KeyedProblem]]:
     # Imported here, not at the top: importing SB3 and torch takes seconds, which `ray-lab train`
     # spends while Ray's daemons start (it parses the config first, then checks it).
-    from ray_lab.learner.algorithms import algorithm_parameter_problems, resolve_algorithm
-    from ray_lab.learner.schedules import SCHEDULE_KEYS, parse_schedule
+    from ray_lab.learner.algorithms import algorithm_parameter_problems, resolve_algorithm, schedule_problems
 
     try:
         algo = resolve_algorithm(config.training.algorithm)
@@ -27,19 +26,30 @@ def _check_algorithm(config: ExperimentConfig) -> tuple[type[Any] | None, list[K
         return None, [("training.algorithm", str(exc).strip("'\""))]
     params = config.training.algorithm_parameters
     rejected = dict(algorithm_parameter_problems(algo, params))
-    problems: list[KeyedProblem] = [(f"training.algorithm_parameters.{n}", m) for n, m in rejected.items()]
-    for name in sorted(set(params) & set(SCHEDULE_KEYS) - set(rejected)):
-        key = f"training.algorithm_parameters.{name}"
-        try:
-            parse_schedule(params[name], key)
-        except ValueError as exc:
-            problems.append((key, str(exc)))
+    accepted = {name: value for name, value in params.items() if name not in rejected}
+    problems = [*rejected.items(), *schedule_problems(algo, accepted), *_object_parameter_problems(accepted)]
+    problems = [(f"training.algorithm_parameters.{n}", m) for n, m in problems]
     policy = config.training.algorithm_parameters.get("policy")
     if isinstance(policy, str) and policy not in algo.policy_aliases and "." not in policy:
         hint = did_you_mean(policy, algo.policy_aliases)
         known = ", ".join(algo.policy_aliases)
         problems.append(("training.algorithm_parameters.policy", f"unknown policy {policy!r}{hint}; expected {known}"))
     return algo, problems
+
+
+def _object_parameter_problems(params: dict[str, Any]) -> list[KeyedProblem]:
+    """Object-valued hyperparameters the algorithm takes (the others were rejected by name already):
+    `action_noise` and `replay_buffer_class`/`replay_buffer_kwargs`, as (key under algorithm_parameters, problem)."""
+    from ray_lab.learner.buffers import replay_buffer_problems
+    from ray_lab.learner.noise import action_noise_problems
+
+    problems: list[KeyedProblem] = []
+    if "action_noise" in params:
+        noise = action_noise_problems(params["action_noise"])
+        problems += [("action_noise" + (f".{key}" if key else ""), message) for key, message in noise]
+    if "replay_buffer_class" in params or "replay_buffer_kwargs" in params:
+        problems += replay_buffer_problems(params.get("replay_buffer_class"), params.get("replay_buffer_kwargs"))
+    return problems
 
 
 def _check_architecture(config: ExperimentConfig, algo: type[Any]) -> list[KeyedProblem]:
@@ -64,8 +74,27 @@ def _check_architecture(config: ExperimentConfig, algo: type[Any]) -> list[Keyed
     try:
         architecture_policy_kwargs(arch, algo)
     except (ValueError, LookupError, TypeError) as exc:
-        problems.append(("training.architecture", str(exc).strip("'\"")))
-    return problems
+        return [("training.architecture", str(exc).strip("'\""))]
+    return _check_policy_kwargs(config, algo)
+
+
+def _check_policy_kwargs(config: ExperimentConfig, algo: type[Any]) -> list[KeyedProblem]:
+    """`training.algorithm_parameters.policy_kwargs` on top of a good architecture section (optimizer included)."""
+    from ray_lab.learner.policy_kwargs import PolicyKwargError, architecture_policy_kwargs
+
+    key = "training.algorithm_parameters.policy_kwargs"
+    extra = config.training.algorithm_parameters.get("policy_kwargs")
+    if extra is None:
+        return []
+    if not isinstance(extra, dict):
+        return [(key, f"policy_kwargs must be a mapping such as {{optimizer_class: AdamW}}, got {extra!r}")]
+    try:
+        architecture_policy_kwargs(config.training.architecture, algo, extra)
+    except PolicyKwargError as exc:
+        return [(f"{key}.{exc.key}", str(exc))]
+    except (ValueError, LookupError, TypeError) as exc:
+        return [(key, str(exc).strip("'\""))]
+    return []
 
 
 NATURE_CNN_MIN = 36

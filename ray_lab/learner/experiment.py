@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence, Set
 from pathlib import Path
 from typing import Any, TypeVar
 
+import gymnasium as gym
+
 from ray_lab.config.errors import ConfigError, Problem
 from ray_lab.config.loader import ParsedConfig, parse_config, parse_mapping
 from ray_lab.config.schema import ExperimentConfig
@@ -25,6 +27,8 @@ from ray_lab.workers.assignment import EnvAssignment
 __all__ = ["check_experiment", "experiment_from_mapping", "load_experiment", "parse_config", "preflight"]
 
 T = TypeVar("T")
+EnvCheck = Callable[[ExperimentConfig, str, gym.Env], None]
+"""A check of the env built before launch (raises `ConfigError`)."""
 
 
 def check_experiment(parsed: ParsedConfig) -> ExperimentConfig:
@@ -63,11 +67,10 @@ def preflight(config: ExperimentConfig, source: str) -> Path | None:
     """
     if config.environment.unity is not None:
         return _unity_preflight(config, source)
+    if config.environment.eval_env_kwargs:  # the eval envs' kwargs differ: build one of those too
+        _build_bare(config, source, "eval", "environment.eval_env_kwargs")
     if config.training.pretrained_model is None:
-        bare = _make_env_or_config_error(
-            config, source, lambda: make_env_factories(config.environment, EnvAssignment(1, 1))[0]()
-        )
-        bare.close()
+        _build_bare(config, source, "train", "environment.env_config", check=_check_object_parameters)
         return None
     from ray_lab.learner.build import build_local_env
 
@@ -76,6 +79,7 @@ def preflight(config: ExperimentConfig, source: str) -> Path | None:
         cache = pretrained_cache_dir(config.experiment.output_dir)
         model_zip = resolve_pretrained(config.training.pretrained_model, source, cache)
         check_compatible(model_zip, env.observation_space, env.action_space, source)
+        _check_object_parameters(config, source, env)  # type: ignore[arg-type]  # a VecEnv has the same spaces
         return model_zip
     finally:
         env.close()
@@ -95,9 +99,36 @@ def _unity_preflight(config: ExperimentConfig, source: str) -> Path | None:
     return model_zip  # gRPC sims report their spaces when they start; SB3 checks them when training starts
 
 
-def _make_env_or_config_error(config: ExperimentConfig, source: str, make: Callable[[], T]) -> T:
+def _build_bare(config: ExperimentConfig, source: str, group: str, key: str, check: EnvCheck | None = None) -> None:
+    """Build one env of `group` with gymnasium alone (a failure is a config error at `key`), `check` it, close it."""
+    make = make_env_factories(config.environment, EnvAssignment(1, 1), group=group)[0]
+    env = _make_env_or_config_error(config, source, make, key)
+    try:
+        if check is not None:
+            check(config, source, env)
+    finally:
+        env.close()
+
+
+def _check_object_parameters(config: ExperimentConfig, source: str, env: gym.Env) -> None:
+    """`action_noise` and `replay_buffer_class` against the env's spaces (a Box action space; HER's goal Dict)."""
+    params = config.training.algorithm_parameters
+    if params.get("action_noise") is None and params.get("replay_buffer_class") is None:
+        return  # without them nothing here imports Stable-Baselines3
+    from ray_lab.learner.build import object_parameters
+
+    try:
+        object_parameters(dict(params), env)
+    except ValueError as exc:
+        key, _, message = str(exc).partition(": ")
+        raise ConfigError.single(source, key, message) from None
+
+
+def _make_env_or_config_error(
+    config: ExperimentConfig, source: str, make: Callable[[], T], key: str = "environment.env_config"
+) -> T:
     try:
         return make()
     except Exception as exc:  # whatever gymnasium.make raises for these kwargs
         message = f"cannot create {config.environment.id!r}: {type(exc).__name__}: {exc}"
-        raise ConfigError.single(source, "environment.env_config", message) from None
+        raise ConfigError.single(source, key, message) from None

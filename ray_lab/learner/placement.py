@@ -51,7 +51,8 @@ def learner_gpus(config: ExperimentConfig, cluster_gpus: float, can_add_gpu: Cal
     return 0.0
 
 
-def _totals(bundles: list[dict[str, float]]) -> dict[str, float]:
+def total_resources(bundles: list[dict[str, float]]) -> dict[str, float]:
+    """Each resource summed over ``bundles`` (what the placement group needs in all)."""
     total: dict[str, float] = {}
     for bundle in bundles:
         for name, amount in bundle.items():
@@ -61,7 +62,7 @@ def _totals(bundles: list[dict[str, float]]) -> dict[str, float]:
 
 def shortfall_message(bundles: list[dict[str, float]], available: dict[str, float], strategy: str) -> str:
     """Which resources the training asks for, and which of them the cluster lacks (by total)."""
-    needs = _totals(bundles)
+    needs = total_resources(bundles)
     asked = ", ".join(f"{name}: {amount:g}" for name, amount in sorted(needs.items()))
     short = [
         f"{name} (needs {amount:g}, the cluster has {available.get(name, 0.0):g})"

@@ -15,11 +15,30 @@ from ray_lab.models.activations import resolve_activation
 from ray_lab.models.errors import did_you_mean
 from ray_lab.models.registry import resolve_extractor
 
-__all__ = ["build_policy_kwargs", "net_arch_dict_keys", "policy_parameter_names", "resolve_optimizer"]
+__all__ = [
+    "PolicyKwargError",
+    "build_policy_kwargs",
+    "net_arch_dict_keys",
+    "policy_parameter_names",
+    "resolve_optimizer",
+]
 
 logger = logging.getLogger(__name__)
 
 _NOT_POLICY_KWARGS = frozenset({"self", "observation_space", "action_space", "lr_schedule"})
+_SET_BY_SB3_OPTIMIZER = {
+    "params": "the policy's parameters",
+    "lr": "set training.algorithm_parameters.learning_rate instead (a number or a schedule)",
+}
+"""Optimizer arguments SB3 passes itself (``optimizer_class(parameters, lr=learning_rate(1), **optimizer_kwargs)``)."""
+
+
+class PolicyKwargError(ValueError):
+    """A problem with one policy kwarg; ``key`` names it under ``policy_kwargs`` (``optimizer_kwargs.lr``)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def _policy_classes(algorithm: type[BaseAlgorithm]) -> list[type]:
@@ -105,14 +124,42 @@ def resolve_optimizer(name: str | type[torch.optim.Optimizer]) -> type[torch.opt
     raise ValueError(f"unknown optimizer {name!r}{hint}; expected one of: {', '.join(sorted(optimizers))}")
 
 
+def _check_optimizer_kwargs(optimizer: type[torch.optim.Optimizer], options: object) -> None:
+    """``optimizer_kwargs`` must be a mapping of ``optimizer``'s keyword arguments, less those SB3 passes."""
+    if not isinstance(options, dict):
+        raise PolicyKwargError(
+            "optimizer_kwargs", f"optimizer_kwargs must be a mapping such as {{weight_decay: 0.01}}, got {options!r}"
+        )
+    parameters = inspect.signature(optimizer).parameters.values()
+    accepted = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    for key in options:
+        if key in _SET_BY_SB3_OPTIMIZER:
+            raise PolicyKwargError(f"optimizer_kwargs.{key}", f"{key} is set by SB3: {_SET_BY_SB3_OPTIMIZER[key]}")
+        if key not in accepted and not takes_any:
+            choices = accepted - set(_SET_BY_SB3_OPTIMIZER)
+            hint = did_you_mean(str(key), choices) or f" (accepted: {', '.join(sorted(choices))})"
+            raise PolicyKwargError(f"optimizer_kwargs.{key}", f"{optimizer.__name__} does not take {key!r}{hint}")
+
+
+def _resolve_optimizer_kwargs(kwargs: dict[str, Any]) -> None:
+    """``optimizer_class`` by name to the class, ``optimizer_kwargs`` checked against it (SB3's default: Adam)."""
+    if isinstance(kwargs.get("optimizer_class"), str):
+        try:
+            kwargs["optimizer_class"] = resolve_optimizer(kwargs["optimizer_class"])
+        except ValueError as exc:
+            raise PolicyKwargError("optimizer_class", str(exc)) from None
+    if kwargs.get("optimizer_kwargs") is not None:
+        _check_optimizer_kwargs(kwargs.get("optimizer_class", torch.optim.Adam), kwargs["optimizer_kwargs"])
+
+
 def _resolve_names(kwargs: dict[str, Any]) -> None:
     """Replace class names given as strings by the classes, in place."""
     if isinstance(kwargs.get("features_extractor_class"), str):
         kwargs["features_extractor_class"] = resolve_extractor(kwargs["features_extractor_class"])
     if isinstance(kwargs.get("activation_fn"), str):
         kwargs["activation_fn"] = resolve_activation(kwargs["activation_fn"])
-    if isinstance(kwargs.get("optimizer_class"), str):
-        kwargs["optimizer_class"] = resolve_optimizer(kwargs["optimizer_class"])
+    _resolve_optimizer_kwargs(kwargs)
 
 
 def build_policy_kwargs(
@@ -136,6 +183,7 @@ def build_policy_kwargs(
         ValueError: a ``net_arch`` that doesn't fit the algorithm (the message shows the keys given),
             a key the algorithm's policies don't accept, or a key given both directly and in ``extra``
             with different values.
+        PolicyKwargError: an unknown ``optimizer_class`` or an ``optimizer_kwargs`` key it does not take.
         ray_lab.models.errors.RegistryError: an unknown extractor or activation name.
     """
     direct: dict[str, Any] = {
